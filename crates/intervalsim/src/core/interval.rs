@@ -1,0 +1,367 @@
+//! The interval core model, in its instruction-window formulation.
+//!
+//! Each instruction gets four timestamps in program order, computed in O(1):
+//!
+//! * **dispatch** `d_i`: the front end delivers `D` instructions per cycle; an I-cache or ITLB
+//!   miss delays it by the miss latency beyond an L1 hit, a mispredicted branch restarts it
+//!   `penalty` cycles after the branch resolves, a BTB miss costs a short bubble, and a full
+//!   window (ROB) holds it until instruction `i - W` has retired: `d_i >= r_{i-W}` (likewise
+//!   a full load or store queue for loads and stores);
+//! * **issue** `s_i = max(d_i, ready(sources))` — dependence-limited dispatch inside the window;
+//! * **completion** `c_i = s_i + latency_i`, where a load's latency comes from the memory
+//!   hierarchy at time `s_i` (so independent misses inside the window overlap — memory-level
+//!   parallelism — while dependent ones serialise);
+//! * **retirement** `r_i = max(c_i, r_{i-1})`, at most `D` per cycle.
+//!
+//! Between miss events the core therefore runs at `D` instructions per cycle; a miss event
+//! costs exactly the interval-analysis penalty (a long-latency load blocks the ROB head for its
+//! latency, overlapping misses within `W` instructions count once; a mispredicted branch costs
+//! its resolution time plus the front-end refill). Cycles lost at retirement are charged to the
+//! CPI stack: the part before the instruction could start goes to its start cause (front-end
+//! event or dependences), the part while it executed to its execution cause (the memory level
+//! that served a load, or dependences).
+
+use super::{InstrBuffer, Latencies, Stop};
+use crate::bpred::{BranchUnit, Outcome};
+use crate::config::Config;
+use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
+use crate::memory::{Level, PrivateCaches, Uncore};
+use crate::stats::{Component, CoreStats, CpiStack};
+
+/// Interval-model core.
+pub struct IntervalCore {
+    width: u32,
+    lat: Latencies,
+    penalty: u64,
+    btb_penalty: u64,
+    l1i_lat: u64,
+    /// Private caches and TLBs.
+    pub mem: PrivateCaches,
+    /// Branch predictor, BTB, RAS.
+    pub bpred: BranchUnit,
+    buf: InstrBuffer,
+    fe_cycle: u64,
+    fe_slots: u32,
+    fe_cause: Component,
+    fe_cause_cycle: u64,
+    last_line: u64,
+    reg_ready: Box<[u64; 256]>,
+    rob: Vec<u64>,
+    rob_pos: usize,
+    lq: Vec<u64>,
+    lq_pos: usize,
+    sq: Vec<u64>,
+    sq_pos: usize,
+    ret_cycle: u64,
+    ret_slots: u32,
+    max_complete: u64,
+    start_cycle: u64,
+    instrs: u64,
+    loads: u64,
+    stores: u64,
+    cpi: CpiStack,
+}
+
+impl IntervalCore {
+    /// Core number `id` of configuration `c`.
+    pub fn new(id: u32, c: &Config) -> IntervalCore {
+        IntervalCore {
+            width: c.core.dispatch_width,
+            lat: Latencies::new(c),
+            penalty: c.bpred.mispredict_penalty as u64,
+            btb_penalty: c.bpred.btb_miss_penalty as u64,
+            l1i_lat: c.l1i.latency as u64,
+            mem: PrivateCaches::new(id, c),
+            bpred: BranchUnit::new(&c.bpred),
+            buf: InstrBuffer::default(),
+            fe_cycle: 0,
+            fe_slots: 0,
+            fe_cause: Component::Depend,
+            fe_cause_cycle: u64::MAX,
+            last_line: u64::MAX,
+            reg_ready: Box::new([0; 256]),
+            rob: vec![0; c.core.rob_size as usize],
+            rob_pos: 0,
+            lq: vec![0; c.core.load_queue as usize],
+            lq_pos: 0,
+            sq: vec![0; c.core.store_queue as usize],
+            sq_pos: 0,
+            ret_cycle: 0,
+            ret_slots: 0,
+            max_complete: 0,
+            start_cycle: 0,
+            instrs: 0,
+            loads: 0,
+            stores: 0,
+            cpi: CpiStack::new(c.core.dispatch_width),
+        }
+    }
+
+    /// Current cycle (of the last retirement).
+    pub fn cycle(&self) -> u64 {
+        self.ret_cycle
+    }
+
+    /// See [`super::Core::step`].
+    pub fn step<S: InstrStream + ?Sized, U: Uncore>(
+        &mut self,
+        stream: &mut S,
+        u: &mut U,
+        max_instrs: u64,
+        until_cycle: u64,
+    ) -> Result<Stop, TraceError> {
+        let mut n = 0;
+        while n < max_instrs {
+            if self.ret_cycle >= until_cycle {
+                return Ok(Stop::Cycles);
+            }
+            let ins = match self.buf.next(stream)? {
+                Some(i) => *i,
+                None => return Ok(Stop::EndOfStream),
+            };
+            self.simulate(&ins, u);
+            n += 1;
+        }
+        Ok(Stop::Instructions)
+    }
+
+    #[inline]
+    fn redirect(&mut self, t: u64, cause: Component) {
+        if t > self.fe_cycle {
+            self.fe_cycle = t;
+            self.fe_slots = 0;
+            self.fe_cause = cause;
+            self.fe_cause_cycle = t;
+        }
+    }
+
+    #[inline]
+    fn simulate<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
+        let d = self.width;
+        // Front end: instruction fetch, one cache access per new line.
+        let line = ins.pc >> 6;
+        if line != self.last_line {
+            self.last_line = line;
+            let s = self.mem.fetch(u, ins.pc, self.fe_cycle);
+            let lat = s.ready - self.fe_cycle;
+            if lat > self.l1i_lat {
+                let extra = lat - self.l1i_lat;
+                let cause = if s.tlb_cycles as u64 * 2 >= extra {
+                    Component::Tlb
+                } else {
+                    Component::icache(s.level)
+                };
+                let t = self.fe_cycle + extra;
+                self.redirect(t, cause);
+            }
+        }
+        if self.fe_slots >= d {
+            self.fe_cycle += 1;
+            self.fe_slots = 0;
+        }
+        let mut disp = self.fe_cycle;
+        let mut disp_cause = if self.fe_cause_cycle == disp {
+            self.fe_cause
+        } else {
+            Component::Depend
+        };
+        let is_load = ins.n_mem > 0 && ins.has_load();
+        let is_store = ins.n_mem > 0 && ins.has_store();
+        let mut rob_free = self.rob[self.rob_pos];
+        if is_load {
+            rob_free = rob_free.max(self.lq[self.lq_pos]);
+        }
+        if is_store {
+            rob_free = rob_free.max(self.sq[self.sq_pos]);
+        }
+        if rob_free > disp {
+            disp = rob_free;
+            disp_cause = Component::Depend;
+            self.fe_cycle = disp;
+            self.fe_slots = 0;
+        }
+        self.fe_slots += 1;
+
+        // Issue when the sources are ready.
+        let mut src_ready = 0;
+        for &r in &ins.src {
+            if r != 0 {
+                src_ready = src_ready.max(self.reg_ready[r as usize]);
+            }
+        }
+        let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
+        let mut issue = disp.max(src_ready);
+        if serial {
+            issue = issue.max(self.max_complete);
+        }
+        let start_cause = if issue > disp {
+            if serial && issue == self.max_complete && issue > src_ready {
+                Component::Serial
+            } else {
+                Component::Depend
+            }
+        } else {
+            disp_cause
+        };
+
+        // Execute.
+        let mut complete;
+        let exec_cause;
+        let mut tlb_cycles = 0u64;
+        if ins.n_mem > 0 {
+            let mut load_ready = issue;
+            let mut level = Level::L1;
+            let mut tlb = 0u32;
+            let mut any_load = false;
+            let mut any_store = false;
+            for m in ins.mem_ops() {
+                let s = self.mem.data(u, ins.pc, m.addr, m.write, issue);
+                if m.write {
+                    any_store = true;
+                } else {
+                    any_load = true;
+                    if s.ready > load_ready {
+                        load_ready = s.ready;
+                        level = s.level;
+                        tlb = s.tlb_cycles;
+                    }
+                }
+            }
+            if any_load {
+                self.loads += 1;
+                complete = load_ready;
+                if !matches!(
+                    ins.kind,
+                    Kind::Load | Kind::Store | Kind::Other | Kind::Branch
+                ) {
+                    complete += self.lat.of(ins.kind) as u64;
+                }
+                exec_cause = Component::dcache(level);
+                tlb_cycles = tlb as u64;
+            } else {
+                complete = issue + self.lat.of(ins.kind) as u64;
+                exec_cause = if issue > disp {
+                    Component::Depend
+                } else {
+                    disp_cause
+                };
+            }
+            if any_store {
+                self.stores += 1;
+            }
+        } else {
+            complete = issue + self.lat.of(ins.kind) as u64;
+            exec_cause = if issue > disp {
+                Component::Depend
+            } else {
+                disp_cause
+            };
+        }
+        for &r in &ins.dst {
+            if r != 0 {
+                self.reg_ready[r as usize] = complete;
+            }
+        }
+        self.max_complete = self.max_complete.max(complete);
+
+        // Branch prediction, at dispatch in program order; redirects apply to younger ones.
+        if ins.branch != BranchKind::None {
+            match self.bpred.predict_update(ins) {
+                Outcome::Correct => {}
+                Outcome::Mispredict => self.redirect(complete + self.penalty, Component::Branch),
+                Outcome::BtbMiss => {
+                    let t = self.fe_cycle + self.btb_penalty;
+                    self.redirect(t, Component::Branch)
+                }
+            }
+        }
+        if serial {
+            self.redirect(complete, Component::Serial);
+        }
+
+        // Retire in order, D per cycle; charge empty slots.
+        if self.ret_slots >= d {
+            self.ret_cycle += 1;
+            self.ret_slots = 0;
+        }
+        if complete > self.ret_cycle {
+            let g = complete - self.ret_cycle;
+            let lost = (d - self.ret_slots) as u64 + (g - 1) * d as u64;
+            let s = issue.saturating_sub(self.ret_cycle).min(g);
+            let lost_start = lost * s / g;
+            self.cpi.add(start_cause, lost_start);
+            let lost_exec = lost - lost_start;
+            if tlb_cycles > 0 {
+                // Translation is the first part of a load's latency.
+                let exec_time = complete - issue;
+                let lost_tlb = lost_exec * tlb_cycles.min(exec_time) / exec_time;
+                self.cpi.add(Component::Tlb, lost_tlb);
+                self.cpi.add(exec_cause, lost_exec - lost_tlb);
+            } else {
+                self.cpi.add(exec_cause, lost_exec);
+            }
+            self.ret_cycle = complete;
+            self.ret_slots = 0;
+        }
+        self.ret_slots += 1;
+        self.cpi.add(Component::Base, 1);
+        self.rob[self.rob_pos] = self.ret_cycle;
+        self.rob_pos += 1;
+        if self.rob_pos == self.rob.len() {
+            self.rob_pos = 0;
+        }
+        if is_load {
+            self.lq[self.lq_pos] = self.ret_cycle;
+            self.lq_pos += 1;
+            if self.lq_pos == self.lq.len() {
+                self.lq_pos = 0;
+            }
+        }
+        if is_store {
+            self.sq[self.sq_pos] = self.ret_cycle;
+            self.sq_pos += 1;
+            if self.sq_pos == self.sq.len() {
+                self.sq_pos = 0;
+            }
+        }
+        self.instrs += 1;
+    }
+
+    /// Statistics since the last reset.
+    pub fn stats(&self) -> CoreStats {
+        let mut cpi = self.cpi;
+        let cycles = if self.instrs == 0 && self.ret_slots == 0 {
+            0
+        } else {
+            cpi.add(
+                Component::Base,
+                (self.width - self.ret_slots.min(self.width)) as u64,
+            );
+            self.ret_cycle + 1 - self.start_cycle
+        };
+        CoreStats {
+            instructions: self.instrs,
+            cycles,
+            loads: self.loads,
+            stores: self.stores,
+            branch: self.bpred.stats,
+            cpi,
+            l1i: self.mem.l1i.stats,
+            l1d: self.mem.l1d.stats,
+            l2: self.mem.l2.stats,
+            tlb: self.mem.tlbs.stats,
+        }
+    }
+
+    /// Start counting afresh.
+    pub fn reset_stats(&mut self) {
+        self.cpi = CpiStack::new(self.width);
+        self.cpi.add(Component::Base, self.ret_slots as u64);
+        self.start_cycle = self.ret_cycle;
+        self.instrs = 0;
+        self.loads = 0;
+        self.stores = 0;
+        self.mem.reset_stats();
+        self.bpred.stats = Default::default();
+    }
+}

@@ -1,0 +1,510 @@
+//! intervalsim's compact trace format (`.ist`): a versioned header followed by a zstd stream of
+//! varint/delta-encoded records. Unlike ChampSim records it keeps instruction length, access
+//! sizes, instruction class, branch kind and synchronisation events.
+//!
+//! Header (32 bytes, little-endian, uncompressed): magic `b"IVSTRACE"`, `u16 version` (1),
+//! `u16 flags` (0), `u32 thread` (thread id of this stream), `u64 count` (records), 8 reserved
+//! bytes. Records follow, zstd-compressed, each:
+//!
+//! * `u8 head` — bits 0–3 kind, bit 4 pc follows the previous instruction (pc = prev pc + prev
+//!   len, no pc field), bit 5 taken, bit 6 registers present, bit 7 sync event present;
+//! * pc delta from the expected pc (zigzag varint) unless bit 4;
+//! * `u8 len`;
+//! * for branches `u8 (branch kind | has_target << 4)`, and with a target its delta from pc
+//!   (zigzag varint);
+//! * if bit 6: `u8 (nsrc << 4 | ndst)` then the register ids;
+//! * `u8 n_mem`, then per operand `u8 (size & 0x7f | write << 7)` and the address delta from the
+//!   previous address of the same operand slot (zigzag varint);
+//! * if bit 7: `u8 sync op` and the object (varint).
+
+use super::{BranchKind, Instr, InstrStream, Kind, MAX_MEM, SyncOp, TraceError};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// File magic.
+pub const MAGIC: &[u8; 8] = b"IVSTRACE";
+/// Format version written (and the only one read).
+pub const VERSION: u16 = 1;
+const HEADER: usize = 32;
+const MAX_RECORD: usize = 128;
+
+#[inline]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Encoder state (previous pc and addresses).
+#[derive(Clone, Debug, Default)]
+struct Codec {
+    next_pc: u64,
+    prev_addr: [u64; MAX_MEM],
+}
+
+impl Codec {
+    fn encode(&mut self, ins: &Instr, out: &mut Vec<u8>) {
+        let seq = ins.pc == self.next_pc;
+        let has_regs = ins.src.iter().chain(ins.dst.iter()).any(|&r| r != 0);
+        let has_sync = ins.sync != SyncOp::None;
+        let head = (ins.kind as u8)
+            | (seq as u8) << 4
+            | (ins.taken as u8) << 5
+            | (has_regs as u8) << 6
+            | (has_sync as u8) << 7;
+        out.push(head);
+        if !seq {
+            put_varint(out, zigzag(ins.pc.wrapping_sub(self.next_pc) as i64));
+        }
+        out.push(ins.len);
+        if ins.kind == Kind::Branch {
+            let has_target = ins.target != 0;
+            out.push(ins.branch as u8 | (has_target as u8) << 4);
+            if has_target {
+                put_varint(out, zigzag(ins.target.wrapping_sub(ins.pc) as i64));
+            }
+        }
+        if has_regs {
+            let srcs: Vec<u8> = ins.src.iter().copied().filter(|&r| r != 0).collect();
+            let dsts: Vec<u8> = ins.dst.iter().copied().filter(|&r| r != 0).collect();
+            out.push(((srcs.len() as u8) << 4) | dsts.len() as u8);
+            out.extend_from_slice(&srcs);
+            out.extend_from_slice(&dsts);
+        }
+        out.push(ins.n_mem);
+        for (k, m) in ins.mem_ops().iter().enumerate() {
+            out.push((m.size & 0x7f) | ((m.write as u8) << 7));
+            put_varint(out, zigzag(m.addr.wrapping_sub(self.prev_addr[k]) as i64));
+            self.prev_addr[k] = m.addr;
+        }
+        if has_sync {
+            out.push(ins.sync as u8);
+            put_varint(out, ins.target);
+        }
+        self.next_pc = if ins.kind == Kind::Branch && ins.taken {
+            ins.target
+        } else {
+            ins.pc.wrapping_add(ins.len as u64)
+        };
+    }
+}
+
+/// Writes the compact format to `path` atomically (temporary file, then rename).
+pub fn write_file(
+    path: &Path,
+    stream: &mut dyn InstrStream,
+    limit: u64,
+    thread: u32,
+) -> Result<u64, TraceError> {
+    let io = |p: &Path, source| TraceError::Io {
+        path: p.display().to_string(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "trace".into());
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = BufWriter::new(File::create(&tmp).map_err(|e| io(&tmp, e))?);
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        header[12..16].copy_from_slice(&thread.to_le_bytes());
+        f.write_all(&header).map_err(|e| io(&tmp, e))?;
+        let mut enc = zstd::stream::write::Encoder::new(f, 6).map_err(|e| io(&tmp, e))?;
+        let mut codec = Codec::default();
+        let mut buf = vec![Instr::default(); 4096];
+        let mut bytes = Vec::with_capacity(1 << 16);
+        let mut written = 0u64;
+        while written < limit {
+            let want = (limit - written).min(buf.len() as u64) as usize;
+            let n = stream.fill(&mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            bytes.clear();
+            for ins in &buf[..n] {
+                codec.encode(ins, &mut bytes);
+            }
+            enc.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+            written += n as u64;
+        }
+        let f = enc.finish().map_err(|e| io(&tmp, e))?;
+        let mut file = f.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
+        file.seek(SeekFrom::Start(16)).map_err(|e| io(&tmp, e))?;
+        file.write_all(&written.to_le_bytes())
+            .map_err(|e| io(&tmp, e))?;
+        file.sync_all().map_err(|e| io(&tmp, e))?;
+        Ok(written)
+    })();
+    match result {
+        Ok(n) => {
+            std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Whether `bytes` (a file's start) carry the compact format's magic.
+pub fn is_compact(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[..8] == MAGIC
+}
+
+/// Streaming reader of the compact format; constant memory.
+pub struct CompactReader<R: Read> {
+    inner: R,
+    path: String,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// Decompressed bytes consumed before `buf[0]`.
+    base: u64,
+    codec: Codec,
+    record: u64,
+    count: u64,
+    thread: u32,
+}
+
+/// Open a compact trace.
+pub fn open(path: &Path) -> Result<CompactReader<Box<dyn Read>>, TraceError> {
+    let f = File::open(path).map_err(|source| TraceError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    CompactReader::new(
+        Box::new(BufReader::with_capacity(1 << 16, f)),
+        &path.display().to_string(),
+    )
+}
+
+impl<R: Read> CompactReader<R> {
+    /// Read the header from `raw` (the file's bytes) and prepare to decode records.
+    pub fn new(mut raw: R, path: &str) -> Result<CompactReader<Box<dyn Read>>, TraceError>
+    where
+        R: 'static,
+    {
+        let mut header = [0u8; HEADER];
+        let mut got = 0;
+        while got < HEADER {
+            match raw.read(&mut header[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(source) => {
+                    return Err(TraceError::Io {
+                        path: path.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        if got < 8 || &header[..8] != MAGIC {
+            return Err(TraceError::Format {
+                path: path.into(),
+                detail: "not an intervalsim compact trace (bad magic at byte offset 0)".into(),
+            });
+        }
+        if got < HEADER {
+            return Err(TraceError::Truncated {
+                path: path.into(),
+                record: 0,
+                offset: got as u64,
+                detail: format!("header is {got} of {HEADER} bytes"),
+            });
+        }
+        let version = u16::from_le_bytes([header[8], header[9]]);
+        if version != VERSION {
+            return Err(TraceError::Format {
+                path: path.into(),
+                detail: format!(
+                    "format version {version} at byte offset 8 is not supported (this build reads version {VERSION})"
+                ),
+            });
+        }
+        let thread = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
+        let count = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+        let dec = zstd::stream::read::Decoder::new(raw).map_err(|source| TraceError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Ok(CompactReader {
+            inner: Box::new(dec),
+            path: path.into(),
+            buf: vec![0; 1 << 16],
+            pos: 0,
+            end: 0,
+            eof: false,
+            base: 0,
+            codec: Codec::default(),
+            record: 0,
+            count,
+            thread,
+        })
+    }
+}
+
+impl<R: Read> CompactReader<R> {
+    /// Records the header announces.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Thread id of this stream.
+    pub fn thread(&self) -> u32 {
+        self.thread
+    }
+
+    fn refill(&mut self) -> Result<(), TraceError> {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        while !self.eof && self.end < self.buf.len() {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(TraceError::Io {
+                        path: format!(
+                            "{} (record {}, decompressed byte offset {})",
+                            self.path,
+                            self.record,
+                            self.base + self.end as u64
+                        ),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_one(&mut self) -> Result<Instr, TraceError> {
+        let start = self.pos;
+        let rec_off = self.base + start as u64 + HEADER as u64;
+        let record = self.record;
+        let path = self.path.clone();
+        let end = self.end;
+        let buf = &self.buf[..end];
+        let mut p = start;
+        let trunc = |what: &str| TraceError::Truncated {
+            path: path.clone(),
+            record,
+            offset: rec_off,
+            detail: format!("stream ends inside the record ({what})"),
+        };
+        let corrupt = |at: usize, what: String| TraceError::Corrupt {
+            path: path.clone(),
+            record,
+            offset: rec_off + (at - start) as u64,
+            detail: what,
+        };
+        let byte = |p: &mut usize, what: &str| -> Result<u8, TraceError> {
+            let b = *buf.get(*p).ok_or_else(|| trunc(what))?;
+            *p += 1;
+            Ok(b)
+        };
+        let varint = |p: &mut usize, what: &str| -> Result<u64, TraceError> {
+            let mut v = 0u64;
+            for shift in (0..70).step_by(7) {
+                let at = *p;
+                let b = *buf.get(*p).ok_or_else(|| trunc(what))?;
+                *p += 1;
+                if shift == 63 && b > 1 {
+                    return Err(corrupt(at, format!("{what}: varint overflows 64 bits")));
+                }
+                v |= ((b & 0x7f) as u64) << shift;
+                if b & 0x80 == 0 {
+                    return Ok(v);
+                }
+            }
+            Err(corrupt(*p, format!("{what}: varint longer than 10 bytes")))
+        };
+        let head_at = p;
+        let head = byte(&mut p, "head")?;
+        let kind = Kind::from_u8(head & 0x0f).ok_or_else(|| {
+            corrupt(
+                head_at,
+                format!("instruction class {} is not defined", head & 0x0f),
+            )
+        })?;
+        let mut ins = Instr::new(0, kind);
+        ins.taken = head & 0x20 != 0;
+        ins.pc = if head & 0x10 != 0 {
+            self.codec.next_pc
+        } else {
+            self.codec
+                .next_pc
+                .wrapping_add(unzigzag(varint(&mut p, "pc")?) as u64)
+        };
+        ins.len = byte(&mut p, "length")?;
+        if kind == Kind::Branch {
+            let at = p;
+            let bk = byte(&mut p, "branch kind")?;
+            ins.branch = BranchKind::from_u8(bk & 0x0f)
+                .filter(|b| *b != BranchKind::None && bk & 0xe0 == 0)
+                .ok_or_else(|| corrupt(at, format!("branch kind byte {bk:#x} is not defined")))?;
+            if bk & 0x10 != 0 {
+                ins.target = ins
+                    .pc
+                    .wrapping_add(unzigzag(varint(&mut p, "target")?) as u64);
+            }
+        } else if ins.taken {
+            return Err(corrupt(head_at, "taken flag on a non-branch".into()));
+        }
+        if head & 0x40 != 0 {
+            let at = p;
+            let counts = byte(&mut p, "register counts")?;
+            let (ns, nd) = ((counts >> 4) as usize, (counts & 0x0f) as usize);
+            if ns > 4 || nd > 2 {
+                return Err(corrupt(
+                    at,
+                    format!("{ns} sources / {nd} destinations (at most 4 / 2)"),
+                ));
+            }
+            for k in 0..ns {
+                ins.src[k] = byte(&mut p, "source register")?;
+            }
+            for k in 0..nd {
+                ins.dst[k] = byte(&mut p, "destination register")?;
+            }
+        }
+        let at = p;
+        let n_mem = byte(&mut p, "memory operand count")?;
+        if n_mem as usize > MAX_MEM {
+            return Err(corrupt(
+                at,
+                format!("{n_mem} memory operands (at most {MAX_MEM})"),
+            ));
+        }
+        for k in 0..n_mem as usize {
+            let sw = byte(&mut p, "access size")?;
+            let delta = unzigzag(varint(&mut p, "address")?);
+            let addr = self.codec.prev_addr[k].wrapping_add(delta as u64);
+            self.codec.prev_addr[k] = addr;
+            ins.push_mem(addr, sw & 0x7f, sw & 0x80 != 0);
+        }
+        if head & 0x80 != 0 {
+            let at = p;
+            let op = byte(&mut p, "sync op")?;
+            ins.sync = SyncOp::from_u8(op)
+                .filter(|o| *o != SyncOp::None)
+                .ok_or_else(|| corrupt(at, format!("synchronisation op {op} is not defined")))?;
+            ins.target = varint(&mut p, "sync object")?;
+        }
+        self.codec.next_pc = if ins.kind == Kind::Branch && ins.taken {
+            ins.target
+        } else {
+            ins.pc.wrapping_add(ins.len as u64)
+        };
+        self.pos = p;
+        self.record += 1;
+        Ok(ins)
+    }
+}
+
+impl<R: Read> InstrStream for CompactReader<R> {
+    fn fill(&mut self, out: &mut [Instr]) -> Result<usize, TraceError> {
+        let mut n = 0;
+        while n < out.len() {
+            if self.end - self.pos < MAX_RECORD && !self.eof {
+                self.refill()?;
+            }
+            if self.pos == self.end {
+                if self.record != self.count {
+                    return Err(TraceError::Truncated {
+                        path: self.path.clone(),
+                        record: self.record,
+                        offset: self.base + self.pos as u64 + HEADER as u64,
+                        detail: format!(
+                            "header announces {} records, stream ends after {}",
+                            self.count, self.record
+                        ),
+                    });
+                }
+                break;
+            }
+            if self.record >= self.count {
+                return Err(TraceError::Corrupt {
+                    path: self.path.clone(),
+                    record: self.record,
+                    offset: self.base + self.pos as u64 + HEADER as u64,
+                    detail: format!("data after the {} records the header announces", self.count),
+                });
+            }
+            out[n] = self.decode_one()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn describe(&self) -> String {
+        format!("compact trace {}", self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::synthetic::Workload;
+    use crate::frontend::{VecStream, collect};
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, 1 << 40, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, zigzag(v));
+            assert!(out.len() <= 10);
+            let mut x = 0u64;
+            for (i, b) in out.iter().enumerate() {
+                x |= ((b & 0x7f) as u64) << (7 * i);
+            }
+            assert_eq!(unzigzag(x), v);
+        }
+    }
+
+    #[test]
+    fn file_round_trip_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.ist");
+        let mut v = collect(
+            &mut Workload::Mixed { footprint: 1 << 20 }.stream(3),
+            30_000,
+        )
+        .unwrap();
+        let mut s = Instr::new(0x99, Kind::Sync);
+        s.sync = SyncOp::Barrier;
+        s.target = 0xabc;
+        v.push(s);
+        let n = write_file(&path, &mut VecStream::new(v.clone()), u64::MAX, 7).unwrap();
+        assert_eq!(n, v.len() as u64);
+        let mut r = open(&path).unwrap();
+        assert_eq!(r.thread(), 7);
+        let back = collect(&mut r, usize::MAX).unwrap();
+        assert_eq!(back.len(), v.len());
+        for (k, (a, b)) in v.iter().zip(&back).enumerate() {
+            assert_eq!(a, b, "record {k}");
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! `intervalsim` command line: a thin layer over the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use intervalsim::config::{Config, CoreModel, PRESETS, parse_size};
+use intervalsim::frontend::synthetic::{NAMES, Params, StreamOp, Workload};
+use intervalsim::frontend::{self, InstrStream, Kind};
+use intervalsim::sim::{self, Limits};
+use intervalsim::stats::{self, RunStats};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "intervalsim",
+    version,
+    about = "Fast interval-model microarchitecture simulator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Simulate a built-in workload or a trace and print statistics and the CPI stack.
+    Run(RunArgs),
+    /// Convert or inspect trace files.
+    #[command(subcommand)]
+    Trace(TraceCmd),
+    /// Draw CPI stacks saved with `run --json` side by side as an SVG.
+    Cpistack {
+        /// JSON result files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output SVG.
+        #[arg(short, long, default_value = "cpistack.svg")]
+        output: PathBuf,
+    },
+    /// List the presets, or print one as TOML.
+    Configs {
+        /// Preset to print.
+        name: Option<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct MachineArgs {
+    /// Preset name or TOML file.
+    #[arg(short = 'c', long = "config", default_value = "gainestown")]
+    config: String,
+    /// Override a key: section.key=value (repeatable).
+    #[arg(short = 'o', long = "set")]
+    overrides: Vec<String>,
+    /// Core model (overrides core.model).
+    #[arg(long = "core", value_parser = ["interval", "rob"])]
+    core: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct SourceArgs {
+    /// Built-in workload: alu, dep-chain, pointer-chase, stream, branches, matmul, mixed.
+    #[arg(short, long)]
+    workload: Option<String>,
+    /// Trace file (ChampSim raw/.gz/.xz, or intervalsim compact .ist).
+    #[arg(short, long, conflicts_with = "workload")]
+    trace: Option<PathBuf>,
+    /// Workload footprint (e.g. 64MiB).
+    #[arg(long)]
+    footprint: Option<String>,
+    /// Independent chains (dep-chain).
+    #[arg(long)]
+    ilp: Option<u32>,
+    /// Instruction class of a dep-chain: int, mul, div, fp.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Stream operation: read, write, copy.
+    #[arg(long)]
+    op: Option<String>,
+    /// Taken probability in percent (branches).
+    #[arg(long)]
+    taken_percent: Option<u32>,
+    /// Branch pattern period (branches; 0 = random).
+    #[arg(long)]
+    period: Option<u32>,
+    /// Matrix size (matmul).
+    #[arg(long)]
+    n: Option<u32>,
+    /// Tile size (matmul).
+    #[arg(long)]
+    block: Option<u32>,
+    /// Seed of the synthetic generators.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Warm-up instructions (not measured), e.g. 1M.
+    #[arg(long, default_value = "1M")]
+    warmup: String,
+    /// Measured instructions (e.g. 10M); default 10M for workloads, the whole trace otherwise.
+    #[arg(short = 'n', long)]
+    instructions: Option<String>,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also draw the CPI stack as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Print the results as JSON instead of the text table.
+    #[arg(long)]
+    print_json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum TraceCmd {
+    /// Write a workload or re-encode a trace. Output format from the extension: `.ist` is the
+    /// compact format, anything else ChampSim (`.gz`, `.xz` compressed).
+    Convert {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Output file.
+        output: PathBuf,
+        /// Instructions to write (required for workloads, e.g. 1M).
+        #[arg(short = 'n', long)]
+        instructions: Option<String>,
+    },
+    /// Summarise a trace: instruction mix, branches, footprint.
+    Info {
+        /// Trace file.
+        path: PathBuf,
+    },
+}
+
+fn parse_count(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1_000u64),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000),
+        Some('g' | 'G' | 'b' | 'B') => (&t[..t.len() - 1], 1_000_000_000),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("'{s}' is not an instruction count (examples: 500k, 10M)"))?;
+    if v < 0.0 {
+        bail!("'{s}': instruction counts cannot be negative");
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+fn load_config(m: &MachineArgs) -> Result<Config> {
+    let mut overrides = m.overrides.clone();
+    if let Some(core) = &m.core {
+        overrides.push(format!("core.model={core}"));
+    }
+    let is_preset = PRESETS.iter().any(|(n, _)| *n == m.config);
+    let cfg = if is_preset {
+        Config::build(&m.config, None, &overrides)?
+    } else if Path::new(&m.config).exists() {
+        let text =
+            std::fs::read_to_string(&m.config).with_context(|| format!("reading {}", m.config))?;
+        Config::build("", Some((&m.config, &text)), &overrides)?
+    } else {
+        bail!(
+            "configuration '{}' is neither a preset ({}) nor a file",
+            m.config,
+            PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        );
+    };
+    Ok(cfg)
+}
+
+fn open_source(s: &SourceArgs) -> Result<(Box<dyn InstrStream>, String, bool)> {
+    if let Some(path) = &s.trace {
+        let stream = frontend::open_trace(path)?;
+        return Ok((stream, path.display().to_string(), true));
+    }
+    let name = s.workload.clone().unwrap_or_else(|| "mixed".into());
+    let kind = match s.kind.as_deref() {
+        None => None,
+        Some("int") => Some(Kind::Int),
+        Some("mul") => Some(Kind::Mul),
+        Some("div") => Some(Kind::Div),
+        Some("fp") => Some(Kind::Fp),
+        Some(o) => bail!("--kind {o}: expected int, mul, div or fp"),
+    };
+    let op = match s.op.as_deref() {
+        None => None,
+        Some("read") => Some(StreamOp::Read),
+        Some("write") => Some(StreamOp::Write),
+        Some("copy") => Some(StreamOp::Copy),
+        Some(o) => bail!("--op {o}: expected read, write or copy"),
+    };
+    let footprint = match &s.footprint {
+        Some(f) => Some(parse_size(f).map_err(|e| anyhow::anyhow!("--footprint: {e}"))?),
+        None => None,
+    };
+    let params = Params {
+        footprint,
+        ilp: s.ilp,
+        kind,
+        op,
+        taken_percent: s.taken_percent,
+        period: s.period,
+        n: s.n,
+        block: s.block,
+    };
+    let w = Workload::from_name(&name, &params).map_err(|e| anyhow::anyhow!("--workload: {e}"))?;
+    let label = w.describe();
+    Ok((Box::new(w.stream(s.seed)), label, false))
+}
+
+fn cmd_run(a: RunArgs) -> Result<()> {
+    let cfg = load_config(&a.machine)?;
+    let (mut stream, label, is_trace) = open_source(&a.source)?;
+    let warmup = parse_count(&a.warmup)?;
+    let instructions = match &a.instructions {
+        Some(n) => parse_count(n)?,
+        None if is_trace => 0,
+        None => 10_000_000,
+    };
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else if instructions > 0 {
+        ProgressBar::new(instructions)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} instr  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let t0 = Instant::now();
+    let stats = sim::run(
+        &cfg,
+        &mut stream,
+        &label,
+        Limits {
+            warmup,
+            instructions,
+        },
+        |done| {
+            bar.set_position(done);
+            let secs = t0.elapsed().as_secs_f64();
+            if secs > 0.0 {
+                bar.set_message(format!("{:.1} MIPS", done as f64 / secs / 1e6));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    if a.print_json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats.to_text());
+    }
+    if let Some(p) = &a.json {
+        stats::write_atomic(p, serde_json::to_string_pretty(&stats)?.as_bytes())?;
+    }
+    if let Some(p) = &a.svg {
+        stats::write_cpi_svg(
+            p,
+            std::slice::from_ref(&stats),
+            &format!("CPI stack — {}", cfg.name),
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_trace(t: TraceCmd) -> Result<()> {
+    match t {
+        TraceCmd::Convert {
+            source,
+            output,
+            instructions,
+        } => {
+            let (mut stream, _, is_trace) = open_source(&source)?;
+            let limit = match instructions {
+                Some(n) => parse_count(&n)?,
+                None if is_trace => u64::MAX,
+                None => bail!("trace convert of a workload needs -n/--instructions"),
+            };
+            let n = frontend::write_trace(&output, &mut stream, limit)?;
+            eprintln!("wrote {n} instructions to {}", output.display());
+        }
+        TraceCmd::Info { path } => {
+            let mut stream = frontend::open_trace(&path)?;
+            let info = frontend::TraceInfo::scan(&mut stream)?;
+            print!("{}", info.to_text(&path.display().to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Trace(t) => cmd_trace(t),
+        Cmd::Cpistack { inputs, output } => {
+            let mut runs = Vec::new();
+            for p in &inputs {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                let r: RunStats = serde_json::from_str(&text).with_context(|| {
+                    format!("{}: not a result file written by `run --json`", p.display())
+                })?;
+                runs.push(r);
+            }
+            stats::write_cpi_svg(&output, &runs, "CPI stacks")?;
+            eprintln!("wrote {}", output.display());
+            Ok(())
+        }
+        Cmd::Configs { name } => {
+            match name {
+                None => {
+                    for (n, text) in PRESETS {
+                        let first = text.lines().next().unwrap_or("").trim_start_matches("# ");
+                        println!("{n:<12} {first}");
+                    }
+                }
+                Some(n) => {
+                    let (_, text) = PRESETS
+                        .iter()
+                        .find(|(p, _)| *p == n)
+                        .with_context(|| format!("unknown preset '{n}'"))?;
+                    print!("{text}");
+                }
+            }
+            let _ = NAMES;
+            let _ = CoreModel::Interval;
+            Ok(())
+        }
+    }
+}

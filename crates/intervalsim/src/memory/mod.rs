@@ -1,0 +1,380 @@
+//! The memory hierarchy: per-core private caches and TLBs in front of an [`Uncore`].
+//!
+//! The boundary between a core's private levels ([`PrivateCaches`]: L1I, L1D, L2, TLBs,
+//! prefetchers) and everything shared ([`Uncore`]: here the LLC and DRAM of [`SharedLlc`]) is a
+//! trait, so a coherent, banked, multi-core LLC can replace [`SharedLlc`] without touching the
+//! core models. Accesses are timestamped: each returns the cycle its data arrives, computed from
+//! per-level latencies (which add up along the path), MSHR occupancy and DRAM queueing.
+
+pub mod cache;
+pub mod prefetch;
+pub mod tlb;
+
+use crate::config::Config;
+use crate::dram::Dram;
+use cache::Cache;
+use prefetch::Prefetcher;
+use tlb::Tlbs;
+
+/// Where an access was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Level {
+    /// First-level cache.
+    L1 = 0,
+    /// Second-level private cache.
+    L2 = 1,
+    /// Last-level cache.
+    L3 = 2,
+    /// Main memory.
+    Dram = 3,
+}
+
+/// Kind of request sent to the uncore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Demand read (load miss or instruction fetch miss).
+    Read,
+    /// Read for ownership (store miss).
+    ReadExclusive,
+    /// Prefetch from a private level.
+    Prefetch,
+}
+
+/// The shared part of the memory system, seen from one core's private levels.
+///
+/// A multi-core implementation (coherent directory, banked LLC, network) implements the same
+/// trait; `core` identifies the requester.
+pub trait Uncore {
+    /// A line request arriving at `now`; returns when the data arrives and where it came from.
+    fn read(&mut self, core: u32, line: u64, now: u64, req: Request) -> (u64, Level);
+    /// A dirty line written back from a private level at `now`.
+    fn writeback(&mut self, core: u32, line: u64, now: u64);
+}
+
+/// Counters of the shared levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UncoreStats {
+    /// LLC counters.
+    pub l3: cache::CacheStats,
+    /// DRAM counters.
+    pub dram: crate::dram::DramStats,
+}
+
+/// A single shared LLC in front of one DRAM channel.
+#[derive(Clone, Debug)]
+pub struct SharedLlc {
+    l3: Cache,
+    pf: Prefetcher,
+    dram: Dram,
+}
+
+impl SharedLlc {
+    /// Build from a configuration.
+    pub fn new(c: &Config) -> SharedLlc {
+        SharedLlc {
+            l3: Cache::from_config("l3", &c.l3),
+            pf: Prefetcher::new(c.l3.prefetcher, c.l3.prefetch_degree),
+            dram: Dram::new(c.dram_latency_cycles(), c.dram_cycles_per_line()),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> UncoreStats {
+        UncoreStats {
+            l3: self.l3.stats,
+            dram: self.dram.stats,
+        }
+    }
+
+    /// Clear counters (after warm-up).
+    pub fn reset_stats(&mut self) {
+        self.l3.reset_stats();
+        self.dram.stats = Default::default();
+    }
+
+    fn fetch(&mut self, line: u64, t: u64, prefetch: bool) -> u64 {
+        let (slot, start) = self.l3.mshr_acquire(t);
+        let ready = self.dram.read(start);
+        self.l3.mshr_release(slot, ready);
+        if let Some(v) = self.l3.fill(line, ready, false, prefetch)
+            && v.dirty
+        {
+            self.dram.write(t);
+        }
+        ready
+    }
+}
+
+impl Uncore for SharedLlc {
+    #[inline]
+    fn read(&mut self, _core: u32, line: u64, now: u64, req: Request) -> (u64, Level) {
+        let t = now + self.l3.latency() as u64;
+        let prefetch = req == Request::Prefetch;
+        let hit = if prefetch {
+            self.l3.probe(line, false)
+        } else {
+            self.l3.access(line, false)
+        };
+        let out = match hit {
+            Some(r) => (t.max(r), Level::L3),
+            None => (self.fetch(line, t, prefetch), Level::Dram),
+        };
+        if !prefetch && self.pf.is_active() {
+            let mut buf = [0u64; 16];
+            let n = self.pf.train(0, line, hit.is_some(), &mut buf);
+            for &c in &buf[..n] {
+                if !self.l3.contains(c) && self.l3.mshr_free(t).is_some() {
+                    self.fetch(c, t, true);
+                }
+            }
+        }
+        out
+    }
+
+    fn writeback(&mut self, _core: u32, line: u64, now: u64) {
+        if self.l3.probe(line, true).is_none()
+            && let Some(v) = self.l3.fill(line, now, true, false)
+            && v.dirty
+        {
+            self.dram.write(now);
+        }
+    }
+}
+
+/// The result of one access through the hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// Cycle the data is available.
+    pub ready: u64,
+    /// Level that supplied it.
+    pub level: Level,
+    /// Cycles spent in address translation (TLB levels and page walk) beyond nothing.
+    pub tlb_cycles: u32,
+}
+
+/// One core's private memory levels: L1I, L1D, L2, TLBs and their prefetchers.
+#[derive(Clone, Debug)]
+pub struct PrivateCaches {
+    core: u32,
+    /// Instruction cache.
+    pub l1i: Cache,
+    /// Data cache.
+    pub l1d: Cache,
+    /// Private second level.
+    pub l2: Cache,
+    /// Translation.
+    pub tlbs: Tlbs,
+    pf_l1i: Prefetcher,
+    pf_l1d: Prefetcher,
+    pf_l2: Prefetcher,
+}
+
+struct L2Side<'a> {
+    l2: &'a mut Cache,
+    pf: &'a mut Prefetcher,
+    core: u32,
+}
+
+impl L2Side<'_> {
+    #[inline]
+    fn read<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        pc: u64,
+        line: u64,
+        now: u64,
+        req: Request,
+    ) -> (u64, Level) {
+        let lat = self.l2.latency() as u64;
+        let prefetch = req == Request::Prefetch;
+        let hit = if prefetch {
+            self.l2.probe(line, false)
+        } else {
+            self.l2.access(line, false)
+        };
+        let out = match hit {
+            Some(r) => ((now + lat).max(r), Level::L2),
+            None => self.miss(u, line, now, req, prefetch),
+        };
+        if !prefetch && self.pf.is_active() {
+            let mut buf = [0u64; 16];
+            let n = self.pf.train(pc, line, hit.is_some(), &mut buf);
+            for &c in &buf[..n] {
+                if !self.l2.contains(c) && self.l2.mshr_free(now).is_some() {
+                    self.miss(u, c, now, Request::Prefetch, true);
+                }
+            }
+        }
+        out
+    }
+
+    #[inline]
+    fn miss<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        line: u64,
+        now: u64,
+        req: Request,
+        prefetch: bool,
+    ) -> (u64, Level) {
+        let lat = self.l2.latency() as u64;
+        let (slot, start) = self.l2.mshr_acquire(now);
+        let (ready, level) = u.read(self.core, line, start + lat, req);
+        self.l2.mshr_release(slot, ready);
+        if let Some(v) = self.l2.fill(line, ready, false, prefetch)
+            && v.dirty
+        {
+            u.writeback(self.core, v.line, now);
+        }
+        (ready, level)
+    }
+
+    fn writeback<U: Uncore>(&mut self, u: &mut U, line: u64, now: u64) {
+        if self.l2.probe(line, true).is_none()
+            && let Some(v) = self.l2.fill(line, now, true, false)
+            && v.dirty
+        {
+            u.writeback(self.core, v.line, now);
+        }
+    }
+}
+
+impl PrivateCaches {
+    /// Build core `core`'s private levels from a configuration.
+    pub fn new(core: u32, c: &Config) -> PrivateCaches {
+        PrivateCaches {
+            core,
+            l1i: Cache::from_config("l1i", &c.l1i),
+            l1d: Cache::from_config("l1d", &c.l1d),
+            l2: Cache::from_config("l2", &c.l2),
+            tlbs: Tlbs::new(c),
+            pf_l1i: Prefetcher::new(c.l1i.prefetcher, c.l1i.prefetch_degree),
+            pf_l1d: Prefetcher::new(c.l1d.prefetcher, c.l1d.prefetch_degree),
+            pf_l2: Prefetcher::new(c.l2.prefetcher, c.l2.prefetch_degree),
+        }
+    }
+
+    /// Fetch the instruction line holding `pc` at `now`.
+    #[inline]
+    pub fn fetch<U: Uncore>(&mut self, u: &mut U, pc: u64, now: u64) -> Served {
+        self.access(u, true, pc, pc, false, now)
+    }
+
+    /// A data access (load or store) by the instruction at `pc`.
+    #[inline]
+    pub fn data<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        pc: u64,
+        addr: u64,
+        write: bool,
+        now: u64,
+    ) -> Served {
+        self.access(u, false, pc, addr, write, now)
+    }
+
+    #[inline]
+    fn access<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        instr: bool,
+        pc: u64,
+        addr: u64,
+        write: bool,
+        now: u64,
+    ) -> Served {
+        let tlb_cycles = self.tlbs.translate(addr, instr);
+        let t = now + tlb_cycles as u64;
+        let line = addr >> 6;
+        let (l1, pf) = if instr {
+            (&mut self.l1i, &mut self.pf_l1i)
+        } else {
+            (&mut self.l1d, &mut self.pf_l1d)
+        };
+        let mut side = L2Side {
+            l2: &mut self.l2,
+            pf: &mut self.pf_l2,
+            core: self.core,
+        };
+        let lat1 = l1.latency() as u64;
+        let hit = l1.access(line, write);
+        let served = match hit {
+            Some(r) => Served {
+                ready: (t + lat1).max(r),
+                level: Level::L1,
+                tlb_cycles,
+            },
+            None => {
+                let (slot, start) = l1.mshr_acquire(t);
+                let req = if write {
+                    Request::ReadExclusive
+                } else {
+                    Request::Read
+                };
+                let (ready, level) = side.read(u, pc, line, start + lat1, req);
+                l1.mshr_release(slot, ready);
+                if let Some(v) = l1.fill(line, ready, write, false)
+                    && v.dirty
+                {
+                    side.writeback(u, v.line, ready);
+                }
+                Served {
+                    ready,
+                    level,
+                    tlb_cycles,
+                }
+            }
+        };
+        if pf.is_active() {
+            let mut buf = [0u64; 16];
+            let n = pf.train(pc, line, hit.is_some(), &mut buf);
+            for &c in &buf[..n] {
+                if l1.contains(c) {
+                    continue;
+                }
+                let Some(slot) = l1.mshr_free(t) else { break };
+                let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
+                l1.mshr_release(slot, ready);
+                if let Some(v) = l1.fill(c, ready, false, true)
+                    && v.dirty
+                {
+                    side.writeback(u, v.line, ready);
+                }
+            }
+        }
+        served
+    }
+
+    /// Clear counters (after warm-up).
+    pub fn reset_stats(&mut self) {
+        self.l1i.reset_stats();
+        self.l1d.reset_stats();
+        self.l2.reset_stats();
+        self.tlbs.reset_stats();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_add_up_along_the_path() {
+        let c = Config::preset("gainestown").unwrap();
+        let mut p = PrivateCaches::new(0, &c);
+        let mut u = SharedLlc::new(&c);
+        let dram = c.dram_latency_cycles() as u64;
+        let addr = 0x1234_5000;
+        let s = p.data(&mut u, 0, addr, false, 1000);
+        assert_eq!(s.level, Level::Dram);
+        let walk = s.tlb_cycles as u64;
+        assert_eq!(s.ready, 1000 + walk + 4 + 8 + 30 + dram);
+        let s = p.data(&mut u, 0, addr, false, 10_000);
+        assert_eq!((s.level, s.ready), (Level::L1, 10_004));
+        // in flight: a second access to a line still being filled waits for it
+        let s1 = p.data(&mut u, 0, addr + 4096 * 3, false, 20_000);
+        let s2 = p.data(&mut u, 0, addr + 4096 * 3 + 8, false, 20_001);
+        assert_eq!(s2.ready, s1.ready);
+    }
+}
