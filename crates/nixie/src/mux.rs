@@ -312,6 +312,9 @@ pub fn prepare_thread(rt: Realtime) {
     }
 }
 
+/// How many slots' worth of light a tube may be owed or owe.
+const DEBT_LIMIT: i64 = 64;
+
 /// The multiplexer: owns the backend and the timer, reads frames from a
 /// [`FrameCell`].
 pub struct Multiplexer<B: Backend, T: Timer> {
@@ -329,6 +332,8 @@ pub struct Multiplexer<B: Backend, T: Timer> {
     next_slot: u64,
     tube: usize,
     current: Frame,
+    /// Lateness of timed anode edges (ns), when logging is on.
+    lateness: Option<Vec<u64>>,
 }
 
 impl<B: Backend, T: Timer> Multiplexer<B, T> {
@@ -353,7 +358,19 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
             next_slot: start,
             tube: 0,
             current: Frame::DARK,
+            lateness: None,
         }
+    }
+
+    /// Logs how late each anode-on and anode-off edge is written compared
+    /// with its deadline (for `nixie sim --report` and the benchmark).
+    pub fn log_lateness(&mut self) {
+        self.lateness = Some(Vec::new());
+    }
+
+    /// The lateness log (ns), empty unless [`Multiplexer::log_lateness`] was called.
+    pub fn lateness(&self) -> &[u64] {
+        self.lateness.as_deref().unwrap_or(&[])
     }
 
     /// Start of the slot grid (ns): slot `k` starts at `origin + k × slot`.
@@ -361,17 +378,19 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         self.next_slot
     }
 
-    fn put(&mut self, levels: Levels) -> Result<(), BackendError> {
-        if levels == self.levels {
-            return Ok(());
-        }
+    /// Writes `levels` if they differ from the current ones; returns the
+    /// time stamped on the write (the same the simulator records).
+    fn put(&mut self, levels: Levels) -> Result<u64, BackendError> {
         let t = self.timer.now_ns();
+        if levels == self.levels {
+            return Ok(t);
+        }
         self.backend.write(t, levels)?;
         if levels.anodes() == 0 && self.levels.anodes() != 0 {
             self.last_off = t;
         }
         self.levels = levels;
-        Ok(())
+        Ok(t)
     }
 
     /// Runs one slot (one tube); returns after its anode went off.
@@ -410,27 +429,36 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
             return Ok(());
         }
         let max_on = self.timing.max_on_ns() as i64;
-        let target = (nominal - self.debt[tube]).clamp(0, max_on) as u64;
+        // A tube owed light gets more; when the most-owed tube cannot get
+        // all it is owed (full brightness), every tube gives up the same
+        // amount instead, so on-times stay equal.
+        let most_owed = self.debt.iter().copied().min().unwrap_or(0);
+        let excess = (nominal - most_owed - max_on).max(0);
+        let target = (nominal - self.debt[tube] - excess).clamp(0, max_on) as u64;
         // The blank counts from the real anode-off, so lateness never eats it.
         let on_at = (start + self.timing.blank_ns).max(self.last_off + self.timing.blank_ns);
         self.timer.sleep_until(on_at);
         now = self.timer.now_ns();
         let slot_end = start + slot;
         if target == 0 || now + 1_000 >= slot_end {
-            self.debt[tube] -= nominal;
-            self.debt[tube] = self.debt[tube].clamp(-max_on, max_on);
+            self.debt[tube] =
+                (self.debt[tube] - nominal).clamp(-DEBT_LIMIT * max_on, DEBT_LIMIT * max_on);
             return Ok(());
         }
         // 3. digit code while dark, 4. anode on.
         self.put(base.with_bcd(code))?;
-        self.put(base.with_bcd(code).with(Signal::Anode(tube as u8), true))?;
-        let t_on = self.timer.now_ns();
+        let t_on = self.put(base.with_bcd(code).with(Signal::Anode(tube as u8), true))?;
         let off_at = (t_on + target).min(slot_end);
         self.timer.sleep_until(off_at);
         // 5. anode off.
-        self.put(base.with_bcd(code))?;
+        let t_off = self.put(base.with_bcd(code))?;
+        if let Some(log) = &mut self.lateness {
+            log.push(t_on.saturating_sub(on_at));
+            log.push(t_off.saturating_sub(off_at));
+        }
         let actual = self.last_off.saturating_sub(t_on) as i64;
-        self.debt[tube] = (self.debt[tube] + actual - nominal).clamp(-max_on, max_on);
+        self.debt[tube] =
+            (self.debt[tube] + actual - nominal).clamp(-DEBT_LIMIT * max_on, DEBT_LIMIT * max_on);
         Ok(())
     }
 
@@ -457,7 +485,8 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
     /// Anodes off first, then blank code, colon and high voltage off.
     pub fn all_off(&mut self) -> Result<(), BackendError> {
         self.put(self.levels.without_anodes())?;
-        self.put(Levels::all_off())
+        self.put(Levels::all_off())?;
+        Ok(())
     }
 
     /// Gives back the backend and timer.

@@ -123,8 +123,6 @@ pub struct Analysis {
     pub on_ns: [u64; TUBES],
     /// Dark time before each anode-on edge (ns).
     pub blank: Stats,
-    /// Lateness of anode-on edges against the ideal slot grid (ns).
-    pub jitter: Stats,
     /// Broken invariants.
     pub violations: Vec<Violation>,
 }
@@ -151,10 +149,9 @@ impl Analysis {
     }
 }
 
-/// Analyses `rec` made with `timing`; `origin_ns` is the start of the
-/// multiplexer's slot grid (slot `k` starts at `origin_ns + k × slot`).
+/// Analyses `rec` made with `timing`. `origin_ns`, the start of the
+/// multiplexer's slot grid, bounds the analysed window from below.
 pub fn analyse(rec: &Recording, timing: &Timing, origin_ns: u64) -> Analysis {
-    let slot = timing.slot_ns();
     let rel = |t: u64| t.saturating_sub(rec.start_ns);
     let mut a = Analysis {
         duration_ns: rec.end_ns.saturating_sub(rec.start_ns),
@@ -164,10 +161,9 @@ pub fn analyse(rec: &Recording, timing: &Timing, origin_ns: u64) -> Analysis {
     let mut last_off: Option<u64> = None;
     let mut on_since: [Option<u64>; TUBES] = [None; TUBES];
     let mut blanks = Vec::new();
-    let mut jitter = Vec::new();
     let mut first_tube: Option<usize> = None;
 
-    for s in &rec.samples {
+    for s in rec.samples.iter().filter(|s| s.t_ns >= origin_ns) {
         let l = s.levels;
         if l.anodes().count_ones() > 1 {
             a.violations.push(Violation::TwoAnodes {
@@ -208,10 +204,6 @@ pub fn analyse(rec: &Recording, timing: &Timing, origin_ns: u64) -> Analysis {
                     });
                 }
             }
-            if s.t_ns >= origin_ns + timing.blank_ns {
-                let k = (s.t_ns - origin_ns - timing.blank_ns) / slot;
-                jitter.push(s.t_ns - (origin_ns + k * slot + timing.blank_ns));
-            }
             match first_tube {
                 None => {
                     first_tube = Some(tube);
@@ -230,7 +222,6 @@ pub fn analyse(rec: &Recording, timing: &Timing, origin_ns: u64) -> Analysis {
     }
     a.frame_hz = a.frames as f64 / (a.duration_ns.max(1) as f64 / 1e9);
     a.blank = Stats::of(&mut blanks);
-    a.jitter = Stats::of(&mut jitter);
     if a.on_time_spread() > 0.01 {
         a.violations
             .push(Violation::UnequalOnTime { on_ns: a.on_ns });
@@ -321,7 +312,6 @@ mod tests {
         assert!(a.violations.is_empty(), "{:?}", a.violations);
         assert_eq!(a.frames, 2);
         assert_eq!(a.on_ns, [3_800_000; 4]);
-        assert_eq!(a.jitter.max, 0);
         assert_eq!(a.blank.min, 600_000);
         assert!((a.frame_hz - 100.0).abs() < 1e-9);
     }
