@@ -1,9 +1,9 @@
 //! The few ELF facts pivirt needs: the architecture of a binary and a named section's bytes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU architecture of an image's userland, in Debian's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     /// 64-bit Arm (AArch64).

@@ -24,9 +24,16 @@
 //! running the guest's package manager to build anything.
 #![deny(missing_docs)]
 
+pub mod bench;
+pub mod convert;
+pub mod disk;
 pub mod elf;
 pub mod image;
+pub mod initramfs;
 pub mod kernel;
+pub mod machine;
 pub mod mkimage;
+pub mod net;
 pub mod partition;
+pub mod run;
 pub mod tools;

@@ -128,3 +128,117 @@ fn fill_fat<T: fatfs::ReadWriteSeek>(
     }
     Ok(())
 }
+
+/// The `/sbin/init` of the busybox test image: prints `PIVIRT-*` facts on the console,
+/// optionally receives `pivirt.sink=N` TCP transfers on port 5001, then powers off.
+pub const GUEST_INIT: &str = include_str!("initramfs/guest-init.sh");
+
+/// How the test image's `/etc/fstab` and `cmdline.txt` name the root partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RootNaming {
+    /// `PARTUUID=…-02` (Raspberry Pi OS since 2019).
+    Partuuid,
+    /// `/dev/mmcblk0p2` (older images).
+    Device,
+}
+
+/// Build a small bootable Pi-like image whose userland is Debian's static busybox for `arch`
+/// (taken from the `busybox-static` package in `cache`), with a `config.txt`, `cmdline.txt`,
+/// an fstab, a Pi-only `ld.so.preload` entry, and [`GUEST_INIT`] as `/sbin/init`.
+/// `boot_extra` adds boot-partition files (e.g. a `kernel8.img` and DTB).
+pub fn busybox_image(
+    cache: &crate::kernel::apt::Cache,
+    arch: crate::elf::Arch,
+    out: &Path,
+    disk_id: u32,
+    naming: RootNaming,
+    boot_extra: Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let bb = crate::kernel::deb::read_file(&cache.busybox_deb(arch)?, "bin/busybox")?;
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("root");
+    for d in [
+        "bin",
+        "sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "boot",
+        "lib/modules",
+        "tmp",
+        "root",
+    ] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    std::fs::write(root.join("bin/busybox"), &bb)?;
+    std::fs::set_permissions(
+        root.join("bin/busybox"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
+    // Applets the init script uses (the image is mounted read-only, so they cannot be
+    // installed at boot; the foreign binary cannot be run here to list them).
+    for applet in [
+        "sh", "mount", "umount", "grep", "cut", "tr", "ls", "cat", "head", "wc", "ip", "nc",
+        "usleep", "sleep", "sync", "poweroff", "reboot", "uname", "dmesg", "df", "dd",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
+    }
+    std::fs::write(root.join("sbin/init"), GUEST_INIT)?;
+    std::fs::set_permissions(
+        root.join("sbin/init"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
+    let rootspec = match naming {
+        RootNaming::Partuuid => format!("PARTUUID={disk_id:08x}-02"),
+        RootNaming::Device => "/dev/mmcblk0p2".to_string(),
+    };
+    std::fs::write(
+        root.join("etc/fstab"),
+        format!(
+            "proc  /proc  proc  defaults  0  0\nPARTUUID={disk_id:08x}-01  /boot  vfat  defaults  0  2\n{rootspec}  /  ext4  defaults,noatime  0  1\n"
+        ),
+    )?;
+    let libdir = match arch {
+        crate::elf::Arch::Arm64 => "aarch64-linux-gnu",
+        _ => "arm-linux-gnueabihf",
+    };
+    std::fs::write(
+        root.join("etc/ld.so.preload"),
+        format!("/usr/lib/{libdir}/libarmmem-${{PLATFORM}}.so\n"),
+    )?;
+    std::fs::write(
+        root.join("etc/os-release"),
+        "PRETTY_NAME=\"pivirt busybox test image\"\nNAME=\"pivirt test\"\nVERSION_CODENAME=bookworm\nID=debian\n",
+    )?;
+    std::fs::write(root.join("etc/hostname"), "raspberrypi\n")?;
+    let mut boot_files = vec![
+        (
+            "config.txt".to_string(),
+            format!(
+                "# pivirt test image\n[all]\narm_64bit={}\nenable_uart=1\n",
+                u8::from(arch == crate::elf::Arch::Arm64)
+            )
+            .into_bytes(),
+        ),
+        (
+            "cmdline.txt".to_string(),
+            format!("console=serial0,115200 console=tty1 root={rootspec} rootfstype=ext4 fsck.repair=yes rootwait\n")
+                .into_bytes(),
+        ),
+    ];
+    boot_files.extend(boot_extra);
+    build(
+        &ImageSpec {
+            disk_id,
+            boot_mib: 32,
+            root_mib: 96,
+            boot_files,
+            root_dir: root,
+            root_label: "rootfs".into(),
+            root_uuid: format!("{disk_id:08x}-0000-4000-8000-000000000002"),
+        },
+        out,
+    )
+}

@@ -167,6 +167,83 @@ impl ModuleIndex {
         Ok(idx)
     }
 
+    /// Load an index from the depmod-format text files [`ModuleIndex::write_text`] wrote
+    /// (`modules.dep`, `modules.alias`, `modules.softdep`, `modules.builtin`).
+    pub fn load_text(dir: &Path) -> Result<Self> {
+        let read = |n: &str| {
+            fs::read_to_string(dir.join(n)).with_context(|| format!("{}/{n}", dir.display()))
+        };
+        let mut idx = ModuleIndex {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        for line in read("modules.dep")?.lines() {
+            let Some((m, deps)) = line.split_once(':') else {
+                continue;
+            };
+            let info = ModInfo {
+                name: module_name_of(m),
+                rel_path: m.to_string(),
+                depends: deps.split_whitespace().map(module_name_of).collect(),
+                ..Default::default()
+            };
+            idx.modules.insert(info.name.clone(), info);
+        }
+        for line in read("modules.alias")?.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if let ["alias", a, m] = w[..]
+                && let Some(info) = idx.modules.get_mut(m)
+            {
+                info.aliases.push(a.to_string());
+            }
+        }
+        for line in read("modules.softdep")?.lines() {
+            let mut w = line.split_whitespace();
+            if w.next() != Some("softdep") {
+                continue;
+            }
+            let Some(m) = w.next() else { continue };
+            let mut pre = Vec::new();
+            let mut post = Vec::new();
+            let mut side = None;
+            for x in w {
+                match x {
+                    "pre:" => side = Some(true),
+                    "post:" => side = Some(false),
+                    n if side == Some(true) => pre.push(norm(n)),
+                    n if side == Some(false) => post.push(norm(n)),
+                    _ => {}
+                }
+            }
+            if let Some(info) = idx.modules.get_mut(&norm(m)) {
+                info.softdep_pre = pre;
+                info.softdep_post = post;
+            }
+        }
+        if let Ok(text) = fs::read_to_string(dir.join("modules.builtin")) {
+            idx.builtin = text
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(module_name_of)
+                .collect();
+        }
+        Ok(idx)
+    }
+
+    /// Write `modules.dep`, `modules.alias` and `modules.softdep` into the module directory.
+    pub fn write_text(&self) -> Result<()> {
+        for (n, text) in [
+            ("modules.dep", self.modules_dep()),
+            ("modules.alias", self.modules_alias()),
+            ("modules.softdep", self.modules_softdep()),
+        ] {
+            let tmp = self.dir.join(format!(".{n}.tmp"));
+            fs::write(&tmp, text)?;
+            fs::rename(&tmp, self.dir.join(n))?;
+        }
+        Ok(())
+    }
+
     /// Resolve a name used in a `softdep` or by a caller: a module name, else an alias
     /// (preferring `*_generic` implementations over CPU-specific ones, which may not load on
     /// the emulated CPU).

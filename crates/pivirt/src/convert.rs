@@ -1,0 +1,705 @@
+//! `pivirt convert`: source image → machine directory (disk, kernel, initramfs, `pivirt.toml`,
+//! `run.sh`, systemd unit). The source is opened read-only; every change is made to the copy
+//! and reported.
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::disk::{self, CopyMethod};
+use crate::elf::Arch;
+use crate::image::{self, PiImage, Report, root_read};
+use crate::initramfs;
+use crate::kernel::{self, KernelTree, apt::Cache, deb};
+use crate::machine::{
+    ConfigFile, Conversion, Machine, Net, RASPI3B_DRIVERS, VIRT_DRIVERS, VmConfig, run_script,
+    systemd_unit,
+};
+use crate::partition::Slice;
+use crate::tools::run_tool;
+
+/// Which kernel modules go into the copy's root filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuestModules {
+    /// Every module of the kernel package, so the running system can load any driver.
+    All,
+    /// Only the initramfs closure (smaller; enough to boot).
+    Boot,
+    /// None.
+    None,
+}
+
+/// Everything `convert` needs.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Source image (opened read-only).
+    pub image: PathBuf,
+    /// Output directory (created; must be empty if it exists).
+    pub to: PathBuf,
+    /// Target machine.
+    pub machine: Machine,
+    /// Grow the disk (and root partition and filesystem) to this many bytes.
+    pub size: Option<u64>,
+    /// A kernel `.deb` to use instead of downloading one.
+    pub kernel_deb: Option<PathBuf>,
+    /// Debian kernel ABI version to download (`6.1.0-50`).
+    pub kernel_version: Option<String>,
+    /// Use a qcow2 overlay backed by the source instead of a copy (no fix-ups possible).
+    pub overlay: bool,
+    /// Enable SSH on first boot (the `ssh` boot-partition file).
+    pub ssh: bool,
+    /// Create a user on first boot (`userconf.txt`): name and password.
+    pub user: Option<(String, String)>,
+    /// Modules installed into the copy.
+    pub guest_modules: GuestModules,
+    /// Host port forwarded to the guest's SSH port.
+    pub ssh_port: u16,
+    /// Extra TCP forwards (host, guest).
+    pub forwards: Vec<(u16, u16)>,
+    /// Guest memory in MiB (virt).
+    pub memory_mib: u32,
+    /// Guest CPUs (virt).
+    pub cpus: u32,
+    /// Package cache.
+    pub cache: Cache,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+impl ConvertOptions {
+    /// Defaults for `image` → `to` on `machine`.
+    pub fn new(image: PathBuf, to: PathBuf, machine: Machine) -> Self {
+        ConvertOptions {
+            image,
+            to,
+            machine,
+            size: None,
+            kernel_deb: None,
+            kernel_version: None,
+            overlay: false,
+            ssh: false,
+            user: None,
+            guest_modules: GuestModules::All,
+            ssh_port: 2222,
+            forwards: Vec::new(),
+            memory_mib: 1024,
+            cpus: 2,
+            cache: Cache::default_location(),
+            quiet: false,
+        }
+    }
+}
+
+/// Convert; returns what was written to `pivirt.toml`.
+pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
+    let src = image::check_image_path(&o.image)?;
+    let mut img = PiImage::open(&src)?;
+    let report = image::inspect(&mut img)?;
+    drop(img);
+    let arch = report.arch.ok_or_else(|| {
+        anyhow!(
+            "{}: unknown architecture: no ELF /bin/sh, /bin/busybox or /sbin/init in the root filesystem",
+            src.display()
+        )
+    })?;
+    if !arch.is_arm() {
+        bail!(
+            "{}: userland is {arch}, not Arm; nothing to emulate",
+            src.display()
+        );
+    }
+    if o.to.exists() && fs::read_dir(&o.to)?.next().is_some() {
+        bail!(
+            "{}: exists and is not empty; choose a new directory",
+            o.to.display()
+        );
+    }
+    fs::create_dir_all(&o.to).with_context(|| format!("cannot create {}", o.to.display()))?;
+    let dir = fs::canonicalize(&o.to)?;
+    if o.overlay && (o.ssh || o.user.is_some() || o.size.is_some()) {
+        bail!("--overlay leaves the disk untouched; --ssh, --user and --size need a copy");
+    }
+    if o.overlay && o.machine == Machine::Raspi3b {
+        bail!("raspi3b needs the SD image grown to a power of two: use a copy, not --overlay");
+    }
+    let mut rec = Conversion {
+        source: src.display().to_string(),
+        source_size: report.size,
+        ..Default::default()
+    };
+
+    // 1. The disk.
+    let (disk_name, disk_format) = if o.overlay {
+        disk::qcow2_overlay(&src, &dir.join("disk.qcow2"))?;
+        rec.disk_method = format!("qcow2 overlay backed read-only by {}", src.display());
+        ("disk.qcow2", "qcow2")
+    } else {
+        let m: CopyMethod = disk::copy_image(&src, &dir.join("disk.img"), o.quiet)?;
+        rec.disk_method = m.to_string();
+        ("disk.img", "raw")
+    };
+    let disk_path = dir.join(disk_name);
+    if let Some(size) = o.size {
+        let part = disk::grow(&disk_path, size, report.root_partition)?;
+        rec.fixups.push(format!(
+            "grew disk to {size} bytes, root partition {} and its filesystem to {part} bytes",
+            report.root_partition
+        ));
+    }
+    if o.machine == Machine::Raspi3b {
+        let len = fs::metadata(&disk_path)?.len();
+        let p2 = disk::next_power_of_two(len);
+        if p2 != len {
+            OpenOptions::new()
+                .write(true)
+                .open(&disk_path)?
+                .set_len(p2)?;
+            rec.fixups.push(format!(
+                "padded the SD image from {len} to {p2} bytes (QEMU's SD card needs a power of two)"
+            ));
+        }
+    }
+
+    // 2. Kernel, initramfs, device tree.
+    let fstype = root_fstype(&report);
+    let use_debian =
+        o.machine == Machine::Virt || o.kernel_deb.is_some() || o.kernel_version.is_some();
+    let mut kernel_tree = None;
+    let (kernel_file, initrd, dtb) = if use_debian {
+        let karch = if o.machine == Machine::Raspi3b {
+            Arch::Arm64
+        } else {
+            arch
+        };
+        let deb_path = match &o.kernel_deb {
+            Some(p) => p.clone(),
+            None => o.cache.kernel_deb(karch, o.kernel_version.as_deref())?,
+        };
+        let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
+        rec.kernel_package = deb_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        rec.kernel_release = Some(tree.version.clone());
+        fs::copy(&tree.vmlinuz, dir.join("vmlinuz"))?;
+        let bb_deb = o.cache.busybox_deb(karch)?;
+        let busybox = deb::read_file(&bb_deb, "bin/busybox")?;
+        let mut wanted: Vec<&str> = match o.machine {
+            Machine::Virt => VIRT_DRIVERS.to_vec(),
+            Machine::Raspi3b => RASPI3B_DRIVERS.to_vec(),
+        };
+        wanted.push(&fstype);
+        let info = initramfs::build(&tree, &busybox, &wanted, &dir.join("initrd.img"))?;
+        if !info.missing.is_empty() {
+            tracing::warn!(
+                "kernel {} lacks drivers: {}",
+                tree.version,
+                info.missing.join(", ")
+            );
+        }
+        rec.initramfs_modules = info.modules.clone();
+        let dtb = if o.machine == Machine::Raspi3b {
+            let d = tree.dtb("broadcom/bcm2837-rpi-3-b.dtb").ok_or_else(|| {
+                anyhow!(
+                    "{}: kernel package has no broadcom/bcm2837-rpi-3-b.dtb",
+                    deb_path.display()
+                )
+            })?;
+            fs::copy(d, dir.join("bcm2837-rpi-3-b.dtb"))?;
+            Some("bcm2837-rpi-3-b.dtb".to_string())
+        } else {
+            None
+        };
+        kernel_tree = Some(tree);
+        ("vmlinuz".to_string(), Some("initrd.img".to_string()), dtb)
+    } else {
+        pi_boot_files(&src, &report, &dir)?
+    };
+
+    // 3. Changes to the copy.
+    if !o.overlay {
+        let root_start = report
+            .partitions
+            .iter()
+            .find(|p| p.number == report.root_partition)
+            .map(|p| p.start)
+            .unwrap_or(0);
+        let e2 = E2Target {
+            image: disk_path.clone(),
+            offset: root_start,
+        };
+        if let Some(tree) = &kernel_tree
+            && o.guest_modules != GuestModules::None
+        {
+            let n = install_modules(&e2, tree, o.guest_modules, &rec.initramfs_modules)?;
+            rec.fixups.push(format!(
+                "installed {n} files of kernel {} into the root filesystem",
+                tree.version
+            ));
+        }
+        fix_root_files(&e2, &report, o.machine, &mut rec)?;
+        fix_boot_files(&disk_path, &report, o, &mut rec)?;
+    }
+
+    // 4. Command line and machine description.
+    let cmdline = guest_cmdline(&report, o.machine);
+    let mut forwards = vec![(o.ssh_port, 22)];
+    forwards.extend(o.forwards.iter().copied());
+    let vm = VmConfig {
+        machine: o.machine,
+        arch,
+        disk: disk_name.into(),
+        disk_format: disk_format.into(),
+        kernel: kernel_file,
+        initrd,
+        dtb,
+        cmdline,
+        memory_mib: if o.machine == Machine::Raspi3b {
+            1024
+        } else {
+            o.memory_mib
+        },
+        cpus: if o.machine == Machine::Raspi3b {
+            4
+        } else {
+            o.cpus
+        },
+        net: Net::User { forwards },
+    };
+    let file = ConfigFile {
+        vm,
+        conversion: rec,
+    };
+    write_outputs(&dir, &file)?;
+    Ok(file)
+}
+
+/// Write `pivirt.toml`, `run.sh` and `pivirt.service` into `dir`.
+pub fn write_outputs(dir: &Path, file: &ConfigFile) -> Result<()> {
+    let toml = toml::to_string_pretty(file)?;
+    atomic_write(&dir.join("pivirt.toml"), toml.as_bytes(), 0o644)?;
+    atomic_write(&dir.join("run.sh"), run_script(&file.vm).as_bytes(), 0o755)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    atomic_write(
+        &dir.join("pivirt.service"),
+        systemd_unit(dir, &name).as_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes)?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The root filesystem type: `rootfstype=`, else the fstab entry for `/`, else ext4.
+fn root_fstype(r: &Report) -> String {
+    r.cmdline
+        .as_ref()
+        .and_then(|c| c.rootfstype.clone())
+        .or_else(|| {
+            r.fstab
+                .iter()
+                .find(|e| e.mountpoint == "/")
+                .map(|e| e.fstype.clone())
+        })
+        .filter(|t| t != "auto")
+        .unwrap_or_else(|| "ext4".into())
+}
+
+/// Kernel, DTB and initramfs from the image's own boot partition (raspi3b, Pi kernel).
+fn pi_boot_files(
+    src: &Path,
+    r: &Report,
+    dir: &Path,
+) -> Result<(String, Option<String>, Option<String>)> {
+    let mut img = PiImage::open(src)?;
+    let kname = r
+        .config
+        .kernel
+        .clone()
+        .unwrap_or_else(|| "kernel8.img".into());
+    let kernel = img
+        .boot_file(&kname)?
+        .ok_or_else(|| anyhow!("{}: no {kname} on the boot partition; raspi3b needs a 64-bit Pi kernel (or --kernel-deb)", src.display()))?;
+    fs::write(dir.join(&kname), kernel)?;
+    let dtb_name = ["bcm2710-rpi-3-b.dtb", "bcm2837-rpi-3-b.dtb"]
+        .into_iter()
+        .find(|d| r.boot_files.iter().any(|f| f.eq_ignore_ascii_case(d)))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no bcm2710-rpi-3-b.dtb on the boot partition",
+                src.display()
+            )
+        })?;
+    let dtb = img.boot_file(dtb_name)?.unwrap_or_default();
+    fs::write(dir.join(dtb_name), dtb)?;
+    let initrd = match &r.config.initramfs {
+        Some(n) => {
+            let b = img.boot_file(n)?.ok_or_else(|| {
+                anyhow!("config.txt names initramfs {n}, which is not on the boot partition")
+            })?;
+            fs::write(dir.join(n), b)?;
+            Some(n.clone())
+        }
+        None => None,
+    };
+    Ok((kname, initrd, Some(dtb_name.to_string())))
+}
+
+/// The guest kernel command line: the image's `cmdline.txt` with the console moved to the
+/// first PL011 UART and, for `virt`, a Pi device name for root replaced by its PARTUUID.
+pub fn guest_cmdline(r: &Report, machine: Machine) -> String {
+    let line = r
+        .cmdline
+        .as_ref()
+        .map(|c| c.line.clone())
+        .unwrap_or_default();
+    let mut words: Vec<String> = Vec::new();
+    for w in line.split_whitespace() {
+        if w.starts_with("console=") {
+            continue;
+        }
+        if let Some(dev) = w.strip_prefix("root=")
+            && machine == Machine::Virt
+        {
+            words.push(format!("root={}", virt_device_spec(r, dev)));
+            continue;
+        }
+        words.push(w.to_string());
+    }
+    if !words.iter().any(|w| w.starts_with("root=")) {
+        let p = r.partitions.iter().find(|p| p.number == r.root_partition);
+        if let Some(p) = p {
+            words.push(format!("root=PARTUUID={}", p.partuuid));
+        }
+    }
+    if !words.iter().any(|w| w == "rootwait") {
+        words.push("rootwait".into());
+    }
+    let mut s = String::from("console=ttyAMA0,115200");
+    for w in words {
+        let _ = write!(s, " {w}");
+    }
+    s
+}
+
+/// `/dev/mmcblk0pN` → `PARTUUID=…` of partition N; anything else unchanged.
+fn virt_device_spec(r: &Report, spec: &str) -> String {
+    if let Some(n) = spec
+        .strip_prefix("/dev/mmcblk0p")
+        .and_then(|n| n.parse::<u32>().ok())
+        && let Some(p) = r.partitions.iter().find(|p| p.number == n)
+    {
+        return format!("PARTUUID={}", p.partuuid);
+    }
+    spec.to_string()
+}
+
+/// An ext4 filesystem inside an image file, addressed the way e2fsprogs accepts it.
+pub struct E2Target {
+    /// The image file.
+    pub image: PathBuf,
+    /// Byte offset of the filesystem.
+    pub offset: u64,
+}
+
+impl E2Target {
+    fn spec(&self) -> String {
+        format!("{}?offset={}", self.image.display(), self.offset)
+    }
+
+    /// Run a `debugfs -w` command script.
+    pub fn debugfs(&self, script: &str) -> Result<String> {
+        let mut tmp = tempfile::NamedTempFile::new()?;
+        tmp.write_all(script.as_bytes())?;
+        tmp.flush()?;
+        let out = run_tool(
+            "debugfs",
+            "e2fsprogs",
+            &[
+                "-w".as_ref(),
+                "-f".as_ref(),
+                tmp.path().as_os_str(),
+                self.spec().as_ref(),
+            ],
+        )?;
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Open the filesystem read-only through `ext4-view`.
+    pub fn view(&self) -> Result<ext4_view::Ext4> {
+        let mut img = PiImage::open(&self.image)?;
+        img.root_fs()
+    }
+
+    /// Replace a file's contents (mode 0644, root-owned) with `bytes`.
+    pub fn replace_file(&self, guest: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        let mut host = tempfile::NamedTempFile::new()?;
+        host.write_all(bytes)?;
+        host.flush()?;
+        let script = format!(
+            "rm {g}\nwrite {h} {g}\nsif {g} mode 0{m:o}\nsif {g} uid 0\nsif {g} gid 0\n",
+            g = quote(guest),
+            h = quote(&host.path().display().to_string()),
+            m = 0o100000 | mode
+        );
+        self.debugfs(&script)?;
+        let fs = self.view()?;
+        let back = root_read(&fs, guest)?;
+        if back.as_deref() != Some(bytes) {
+            bail!("debugfs did not write {guest} as asked");
+        }
+        Ok(())
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\\\""))
+}
+
+/// Install the kernel's modules (and depmod-format indexes) into the copy's root filesystem.
+/// Returns the number of files written.
+fn install_modules(
+    e2: &E2Target,
+    tree: &KernelTree,
+    which: GuestModules,
+    boot: &[String],
+) -> Result<usize> {
+    let view = e2.view()?;
+    let lib_is_link = view
+        .symlink_metadata("/lib")
+        .map(|m| m.is_symlink())
+        .unwrap_or(false);
+    drop(view);
+    let base = if lib_is_link {
+        "/usr/lib/modules"
+    } else {
+        "/lib/modules"
+    };
+    let guest_root = format!("{base}/{}", tree.version);
+    let mdir = tree.modules_dir();
+    let mut files: Vec<PathBuf> = Vec::new();
+    match which {
+        GuestModules::All => {
+            let mut stack = vec![mdir.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                for e in fs::read_dir(&d)? {
+                    let e = e?;
+                    if e.file_type()?.is_dir() {
+                        stack.push(e.path());
+                    } else if e.file_type()?.is_file() {
+                        files.push(e.path());
+                    }
+                }
+            }
+        }
+        GuestModules::Boot => {
+            for name in boot {
+                if let Some(m) = tree.index.modules.get(name) {
+                    files.push(mdir.join(&m.rel_path));
+                }
+            }
+            for f in [
+                "modules.dep",
+                "modules.alias",
+                "modules.softdep",
+                "modules.builtin",
+                "modules.order",
+            ] {
+                if mdir.join(f).is_file() {
+                    files.push(mdir.join(f));
+                }
+            }
+        }
+        GuestModules::None => return Ok(0),
+    }
+    files.sort();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut script = String::new();
+    let mut mk = |p: &str, script: &mut String| {
+        let mut acc = String::new();
+        for c in p.split('/').filter(|c| !c.is_empty()) {
+            acc.push('/');
+            acc.push_str(c);
+            if dirs.insert(acc.clone()) {
+                let _ = writeln!(script, "mkdir {}", quote(&acc));
+            }
+        }
+    };
+    mk(&guest_root, &mut script);
+    for f in &files {
+        let rel = f
+            .strip_prefix(mdir)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .into_owned();
+        let g = format!("{guest_root}/{rel}");
+        if let Some(parent) = Path::new(&g).parent() {
+            mk(&parent.to_string_lossy(), &mut script);
+        }
+        let _ = writeln!(
+            script,
+            "write {} {}",
+            quote(&f.display().to_string()),
+            quote(&g)
+        );
+        let _ = writeln!(script, "sif {} uid 0\nsif {} gid 0", quote(&g), quote(&g));
+    }
+    e2.debugfs(&script)?;
+    let check = e2.view()?;
+    if root_read(&check, &format!("{guest_root}/modules.dep"))?.is_none()
+        && which != GuestModules::None
+    {
+        bail!(
+            "installing modules with debugfs failed: {guest_root}/modules.dep is missing afterwards"
+        );
+    }
+    Ok(files.len())
+}
+
+/// fstab and ld.so.preload fix-ups on the copy's root filesystem.
+fn fix_root_files(e2: &E2Target, r: &Report, machine: Machine, rec: &mut Conversion) -> Result<()> {
+    let view = e2.view()?;
+    if machine == Machine::Virt
+        && let Some(text) = root_read(&view, "/etc/fstab")?
+    {
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let mut out = String::new();
+        let mut changed = Vec::new();
+        for line in text.lines() {
+            let spec = line.split_whitespace().next().unwrap_or("");
+            if !line.trim_start().starts_with('#') && spec.starts_with("/dev/mmcblk0p") {
+                let new = virt_device_spec(r, spec);
+                if new != spec {
+                    changed.push(format!("{spec} → {new}"));
+                    out.push_str(&line.replacen(spec, &new, 1));
+                    out.push('\n');
+                    continue;
+                }
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !changed.is_empty() {
+            e2.replace_file("/etc/fstab", out.as_bytes(), 0o644)?;
+            rec.fixups
+                .push(format!("/etc/fstab: {}", changed.join(", ")));
+        }
+    }
+    let view = e2.view()?;
+    if let Some(text) = root_read(&view, "/etc/ld.so.preload")? {
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let mut out = String::new();
+        let mut changed = Vec::new();
+        for line in text.lines() {
+            let t = line.trim();
+            if !t.starts_with('#') && is_pi_only_library(t) {
+                changed.push(t.to_string());
+                let _ = writeln!(out, "#{line}  # disabled by pivirt: Raspberry Pi only");
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        if !changed.is_empty() && machine == Machine::Virt {
+            e2.replace_file("/etc/ld.so.preload", out.as_bytes(), 0o644)?;
+            rec.fixups.push(format!(
+                "/etc/ld.so.preload: commented out {}",
+                changed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Libraries in `/etc/ld.so.preload` that only make sense on Pi hardware.
+pub fn is_pi_only_library(line: &str) -> bool {
+    ["libarmmem", "libcofi_rpi", "raspi", "rpi"]
+        .iter()
+        .any(|k| line.contains(k))
+}
+
+/// `ssh` and `userconf.txt` on the copy's boot partition.
+fn fix_boot_files(disk: &Path, r: &Report, o: &ConvertOptions, rec: &mut Conversion) -> Result<()> {
+    if !o.ssh && o.user.is_none() {
+        return Ok(());
+    }
+    let boot = r
+        .partitions
+        .iter()
+        .find(|p| p.number == r.boot_partition)
+        .ok_or_else(|| anyhow!("no boot partition"))?;
+    let mut f = OpenOptions::new().read(true).write(true).open(disk)?;
+    let slice = Slice::new(&mut f, boot.start, boot.size);
+    let fs = fatfs::FileSystem::new(slice, fatfs::FsOptions::new())?;
+    {
+        let root = fs.root_dir();
+        if o.ssh {
+            root.create_file("ssh")?.truncate()?;
+            rec.fixups
+                .push("boot partition: created 'ssh' (SSH server enabled on first boot)".into());
+        }
+        if let Some((name, pass)) = &o.user {
+            let params =
+                sha_crypt::Sha512Params::new(5000).map_err(|e| anyhow!("sha512crypt: {e:?}"))?;
+            let hash = sha_crypt::sha512_simple(pass, &params)
+                .map_err(|e| anyhow!("sha512crypt: {e:?}"))?;
+            let mut file = root.create_file("userconf.txt")?;
+            file.truncate()?;
+            file.write_all(format!("{name}:{hash}\n").as_bytes())?;
+            rec.fixups.push(format!(
+                "boot partition: userconf.txt creates user '{name}' on first boot"
+            ));
+        }
+    }
+    fs.unmount()?;
+    Ok(())
+}
+
+/// Parse `NAME:PASSWORD`.
+pub fn parse_user(s: &str) -> Result<(String, String)> {
+    let (n, p) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("--user {s}: expected NAME:PASSWORD"))?;
+    if n.is_empty()
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!("--user: '{n}' is not a valid user name");
+    }
+    if p.is_empty() {
+        bail!("--user {n}: empty password");
+    }
+    Ok((n.to_string(), p.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_libraries() {
+        assert_eq!(
+            parse_user("pi:raspberry").unwrap(),
+            ("pi".into(), "raspberry".into())
+        );
+        assert!(parse_user("pi").is_err());
+        assert!(parse_user("p i:x").is_err());
+        assert!(is_pi_only_library(
+            "/usr/lib/arm-linux-gnueabihf/libarmmem-${PLATFORM}.so"
+        ));
+        assert!(!is_pi_only_library("/usr/lib/libfoo.so"));
+    }
+}

@@ -1,0 +1,38 @@
+#!/bin/sh
+# /sbin/init of pivirt's busybox test image: report what the guest sees on the serial console,
+# optionally receive TCP transfers, then power off.
+export PATH=/bin:/sbin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "PIVIRT-BOOTED"
+echo "PIVIRT-KERNEL $(uname -r) $(uname -m)"
+echo "PIVIRT-ROOT $(grep ' / ' /proc/mounts | head -n 1)"
+echo "PIVIRT-MODULES $(cut -d ' ' -f 1 /proc/modules | tr '\n' ' ')"
+echo "PIVIRT-BLOCK $(ls /sys/class/block | tr '\n' ' ')"
+echo "PIVIRT-FSTAB $(grep -v '^#' /etc/fstab | tr '\n' '|')"
+echo "PIVIRT-PRELOAD $(tr '\n' '|' < /etc/ld.so.preload)"
+echo "PIVIRT-MODDIR $(ls /lib/modules | tr '\n' ' ')"
+sink=0
+for w in $(cat /proc/cmdline); do
+    case "$w" in pivirt.sink=*) sink=${w#pivirt.sink=} ;; esac
+done
+if [ "$sink" -gt 0 ]; then
+    i=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+    ip link set lo up
+    ip link set eth0 up
+    ip addr add 10.0.2.15/24 dev eth0
+    ip route add default via 10.0.2.2
+    echo "PIVIRT-NET-UP $(cat /sys/class/net/eth0/address 2>/dev/null)"
+    n=0
+    while [ $n -lt "$sink" ]; do
+        echo "PIVIRT-LISTENING"
+        got=$(nc -l -p 5001 | wc -c)
+        echo "PIVIRT-RECEIVED $got"
+        n=$((n + 1))
+    done
+fi
+echo "PIVIRT-DONE"
+sync
+poweroff -f
