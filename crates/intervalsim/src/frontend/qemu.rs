@@ -234,11 +234,7 @@ impl Report {
                 let _ = writeln!(s, "  {:<28}| {:>14}", "Simulated cycles", end);
             }
             let b = &self.barrier;
-            let _ = writeln!(
-                s,
-                "  {:<28}| {:>14}",
-                "Barrier quantum (ns)", b.quantum_ns
-            );
+            let _ = writeln!(s, "  {:<28}| {:>14}", "Barrier quantum (ns)", b.quantum_ns);
             let _ = writeln!(
                 s,
                 "  {:<28}| {:>14}",
@@ -334,7 +330,11 @@ pub fn probe_qemu(qemu: &Path) -> Result<Qemu, String> {
         Err(format!(
             "{} ({}) cannot load TCG plugins (it was built without them: `unknown option 'plugin'`)",
             qemu.display(),
-            if version.is_empty() { "unknown version" } else { &version }
+            if version.is_empty() {
+                "unknown version"
+            } else {
+                &version
+            }
         ))
     }
 }
@@ -428,7 +428,11 @@ pub fn plugin_argument(plugin: &Path, args: &[(&str, String)]) -> String {
 
 /// The plugin's `key=value` arguments for `opts`, with the report written to `out` and the
 /// configuration (if any) read from `config_file`.
-pub fn plugin_args(opts: &RunOptions, out: &Path, config_file: Option<&Path>) -> Vec<(&'static str, String)> {
+pub fn plugin_args(
+    opts: &RunOptions,
+    out: &Path,
+    config_file: Option<&Path>,
+) -> Vec<(&'static str, String)> {
     let mut a = vec![
         ("mode", opts.mode.name().to_string()),
         ("out", out.to_string_lossy().into_owned()),

@@ -1,0 +1,455 @@
+//! One guest thread as the plugin sees it (a vCPU in QEMU's user mode), and the state all
+//! threads share: the lax barrier, the shared last-level cache and DRAM, the phase of the run
+//! (fast-forward, region of interest, instruction limit) and the trace writers.
+//!
+//! Each thread owns an intervalsim core (private L1I/L1D/L2, TLBs, branch predictor) and a
+//! clock offset: its simulated time is the core's cycle plus the cycles it spent blocked, which
+//! the core model itself never sees. The shared LLC/DRAM sit behind a mutex taken only on L2
+//! misses and writebacks, with requests stamped in global time so DRAM queueing sees all cores.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use intervalsim::config::{Config, CoreModel};
+use intervalsim::core::Core;
+use intervalsim::frontend::qemu::{BarrierStats, Report, ThreadCounts, ThreadReport};
+use intervalsim::frontend::{Instr, InstrStream, TraceError};
+use intervalsim::memory::cache::CacheStats;
+use intervalsim::memory::{Level, Request, SharedLlc, Uncore, UncoreStats};
+use intervalsim::stats::RunStats;
+
+use crate::decode::{Marker, TbInfo};
+use crate::options::{Mode, Options};
+use crate::sync::Barrier;
+use crate::thread::{Consumer, Thread};
+use crate::tracefile::{TraceSet, TraceSink};
+
+/// Records handed to the core at once while several threads run (finer barrier steps).
+const MULTI_THREAD_BATCH: usize = 128;
+/// Instructions a thread executes before it publishes its count to the global total.
+const PUBLISH_EVERY: u64 = 4096;
+
+/// x86-64 system call numbers.
+const SYS_CLONE: i64 = 56;
+const SYS_CLONE3: i64 = 435;
+
+/// State shared by all threads.
+pub struct Shared {
+    opts: Options,
+    config: Config,
+    llc: Mutex<SharedLlc>,
+    /// The lax barrier (simulation mode).
+    pub barrier: Barrier,
+    /// Region of interest open (always true without `roi=on`).
+    roi_open: AtomicBool,
+    /// Simulation over (`max-instr` reached).
+    stopped: AtomicBool,
+    /// Instructions executed by all threads, published in steps of [`PUBLISH_EVERY`].
+    executed: AtomicU64,
+    /// Instructions simulated by all threads, published likewise.
+    simulated: AtomicU64,
+    /// Clock of the last thread that called clone: the start time of the thread it creates.
+    clone_time: AtomicU64,
+    traces: Option<TraceSet>,
+}
+
+impl Shared {
+    /// Shared state for `opts`; errors explain a bad configuration file.
+    pub fn new(opts: &Options) -> Result<Shared, String> {
+        let config = match &opts.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("config {}: {e}", path.display()))?;
+                Config::build(
+                    "gainestown",
+                    Some((&path.display().to_string(), &text)),
+                    &[],
+                )
+                .map_err(|e| e.to_string())?
+            }
+            None => Config::preset("gainestown").map_err(|e| e.to_string())?,
+        };
+        if opts.mode == Mode::Sim && config.core.model != CoreModel::Interval {
+            return Err(format!(
+                "core model {:?}: execution-driven runs use the interval model (the detailed \
+                 rob model needs instructions ahead of the one it retires); record a trace \
+                 with `intervalsim record` and replay it with --core rob instead",
+                config.core.model
+            ));
+        }
+        let cycles_per_ns = config.core.frequency_ghz;
+        let quantum = ((opts.quantum_ns as f64) * cycles_per_ns).round().max(1.0) as u64;
+        let traces = TraceSet::new(opts)?;
+        Ok(Shared {
+            opts: opts.clone(),
+            llc: Mutex::new(SharedLlc::new(&config)),
+            config,
+            barrier: Barrier::new(crate::MAX_THREADS, quantum),
+            roi_open: AtomicBool::new(!opts.roi),
+            stopped: AtomicBool::new(false),
+            executed: AtomicU64::new(0),
+            simulated: AtomicU64::new(0),
+            clone_time: AtomicU64::new(0),
+            traces,
+        })
+    }
+
+    /// Report fields that are not per thread.
+    pub fn summary(&self) -> Report {
+        let c = self.barrier.counters();
+        Report {
+            truncated: self.stopped.load(Ordering::Relaxed),
+            barrier: BarrierStats {
+                quantum_ns: self.opts.quantum_ns,
+                crossings: c.crossings,
+                waits: c.waits,
+                timeouts: c.timeouts,
+            },
+            ..Report::default()
+        }
+    }
+
+    /// Finish the trace files.
+    pub fn close(&self) -> Result<(), String> {
+        match &self.traces {
+            Some(t) => t.close(),
+            None => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn active(&self) -> bool {
+        self.roi_open.load(Ordering::Relaxed) && !self.stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// The timing side of one thread.
+struct Sim {
+    core: Core,
+    uncore: ThreadUncore,
+    /// Cycles this thread spent blocked, plus its start time: global time = core cycle + offset.
+    offset: u64,
+    sync_cycles: u64,
+    start_cycle: u64,
+    next_boundary: u64,
+    wall: f64,
+}
+
+/// The uncore as one thread sees it: the shared LLC/DRAM, requests moved to global time, and
+/// this thread's share of the LLC and DRAM counters.
+struct ThreadUncore {
+    llc: &'static Mutex<SharedLlc>,
+    offset: u64,
+    stats: UncoreStats,
+}
+
+impl ThreadUncore {
+    fn account(&mut self, before: UncoreStats, after: UncoreStats) {
+        let d = |a: u64, b: u64| a.wrapping_sub(b);
+        let l3 = &mut self.stats.l3;
+        let (a, b) = (after.l3, before.l3);
+        *l3 = CacheStats {
+            reads: l3.reads + d(a.reads, b.reads),
+            read_misses: l3.read_misses + d(a.read_misses, b.read_misses),
+            writes: l3.writes + d(a.writes, b.writes),
+            write_misses: l3.write_misses + d(a.write_misses, b.write_misses),
+            writebacks: l3.writebacks + d(a.writebacks, b.writebacks),
+            prefetches: l3.prefetches + d(a.prefetches, b.prefetches),
+            useful_prefetches: l3.useful_prefetches + d(a.useful_prefetches, b.useful_prefetches),
+            mshr_wait_cycles: l3.mshr_wait_cycles + d(a.mshr_wait_cycles, b.mshr_wait_cycles),
+        };
+        let dr = &mut self.stats.dram;
+        dr.reads += d(after.dram.reads, before.dram.reads);
+        dr.writes += d(after.dram.writes, before.dram.writes);
+        dr.queue_cycles += d(after.dram.queue_cycles, before.dram.queue_cycles);
+    }
+}
+
+impl Uncore for ThreadUncore {
+    fn read(&mut self, core: u32, line: u64, now: u64, req: Request) -> (u64, Level) {
+        let Ok(mut llc) = self.llc.lock() else {
+            return (now, Level::L3);
+        };
+        let before = llc.stats();
+        let (ready, level) = llc.read(core, line, now + self.offset, req);
+        let after = llc.stats();
+        drop(llc);
+        self.account(before, after);
+        (ready.saturating_sub(self.offset).max(now), level)
+    }
+
+    fn writeback(&mut self, core: u32, line: u64, now: u64) {
+        let Ok(mut llc) = self.llc.lock() else {
+            return;
+        };
+        let before = llc.stats();
+        llc.writeback(core, line, now + self.offset);
+        let after = llc.stats();
+        drop(llc);
+        self.account(before, after);
+    }
+}
+
+/// Records already built, offered to a core as a stream. The core is always asked for exactly
+/// as many instructions as the slice holds, so it never sees the stream end.
+struct SliceStream<'a> {
+    records: &'a [Instr],
+}
+
+impl InstrStream for SliceStream<'_> {
+    #[inline]
+    fn fill(&mut self, buf: &mut [Instr]) -> Result<usize, TraceError> {
+        let n = buf.len().min(self.records.len());
+        buf[..n].copy_from_slice(&self.records[..n]);
+        self.records = &self.records[n..];
+        Ok(n)
+    }
+    fn describe(&self) -> String {
+        "live QEMU instructions".into()
+    }
+}
+
+/// Where one thread's records go.
+struct Backend {
+    shared: &'static Shared,
+    slot: usize,
+    sim: Option<Sim>,
+    trace: Option<TraceSink>,
+    simulated: u64,
+    simulated_unpublished: u64,
+    executed_unpublished: u64,
+}
+
+impl Consumer for Backend {
+    #[inline]
+    fn consume(&mut self, records: &[Instr]) {
+        let n = records.len() as u64;
+        self.executed_unpublished += n;
+        if !self.shared.active() || !self.fast_forward_done() {
+            self.publish(false);
+            return;
+        }
+        let mut records = records;
+        let max = self.shared.opts.max_instr;
+        if max > 0 {
+            let done = self.shared.simulated.load(Ordering::Relaxed) + self.simulated_unpublished;
+            let left = max.saturating_sub(done);
+            if left < n {
+                records = &records[..left as usize];
+                self.shared.stopped.store(true, Ordering::Relaxed);
+                self.shared.barrier.disable();
+            }
+        }
+        if let Some(t) = &mut self.trace {
+            t.push(records);
+        }
+        if let Some(sim) = &mut self.sim {
+            let t0 = Instant::now();
+            let mut stream = SliceStream { records };
+            // Cannot fail: the slice stream never errors.
+            let _ = sim
+                .core
+                .step(&mut stream, &mut sim.uncore, records.len() as u64, u64::MAX);
+            sim.wall += t0.elapsed().as_secs_f64();
+            let now = sim.core.cycle() + sim.offset;
+            if now >= sim.next_boundary {
+                self.shared.barrier.cross(self.slot, now, sim.next_boundary);
+                sim.next_boundary = self.shared.barrier.next_boundary(now);
+            }
+        }
+        self.simulated += records.len() as u64;
+        self.simulated_unpublished += records.len() as u64;
+        self.publish(false);
+    }
+
+    fn marker(&mut self, marker: Marker) {
+        if self.shared.opts.roi {
+            self.shared
+                .roi_open
+                .store(marker == Marker::RoiBegin, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Backend {
+    #[inline]
+    fn fast_forward_done(&self) -> bool {
+        let ff = self.shared.opts.fast_forward;
+        ff == 0 || self.shared.executed.load(Ordering::Relaxed) + self.executed_unpublished > ff
+    }
+
+    #[inline]
+    fn publish(&mut self, force: bool) {
+        if force || self.executed_unpublished >= PUBLISH_EVERY {
+            self.shared
+                .executed
+                .fetch_add(self.executed_unpublished, Ordering::Relaxed);
+            self.executed_unpublished = 0;
+        }
+        if force || self.simulated_unpublished >= PUBLISH_EVERY {
+            self.shared
+                .simulated
+                .fetch_add(self.simulated_unpublished, Ordering::Relaxed);
+            self.simulated_unpublished = 0;
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.sim.as_ref().map_or(0, |s| s.core.cycle() + s.offset)
+    }
+}
+
+/// One guest thread.
+pub struct Vcpu {
+    number: u32,
+    tid: i64,
+    /// The record builder.
+    pub thread: Thread,
+    backend: Backend,
+}
+
+impl Vcpu {
+    /// Guest thread `number` running on vCPU `index`.
+    pub fn new(number: u32, index: u32, opts: &Options, shared: &'static Shared) -> Vcpu {
+        let slot = index as usize;
+        let start = shared.clone_time.load(Ordering::Acquire);
+        let sim = (opts.mode == Mode::Sim).then(|| {
+            shared.barrier.join(slot, start);
+            Sim {
+                core: Core::new(number, &shared.config),
+                uncore: ThreadUncore {
+                    llc: &shared.llc,
+                    offset: start,
+                    stats: UncoreStats::default(),
+                },
+                offset: start,
+                sync_cycles: 0,
+                start_cycle: start,
+                next_boundary: shared.barrier.next_boundary(start),
+                wall: 0.0,
+            }
+        });
+        let trace = shared.traces.as_ref().map(|t| t.sink(number));
+        Vcpu {
+            number,
+            tid: 0,
+            thread: Thread::new(),
+            backend: Backend {
+                shared,
+                slot,
+                sim,
+                trace,
+                simulated: 0,
+                simulated_unpublished: 0,
+                executed_unpublished: 0,
+            },
+        }
+    }
+
+    /// A block is about to run on this thread.
+    #[inline]
+    pub fn block(&mut self, tb: &'static TbInfo) {
+        if self.tid == 0 {
+            self.tid = i64::from(unsafe { libc::gettid() });
+        }
+        let shared = self.backend.shared;
+        if shared.stopped.load(Ordering::Relaxed) {
+            // Simulation over: only count.
+            self.thread.flush(Some(tb.pc), &mut self.backend);
+            self.thread.count_block(tb);
+            return;
+        }
+        let batch = if self.backend.sim.is_some() && shared.barrier_busy(self.backend.slot) {
+            MULTI_THREAD_BATCH
+        } else {
+            crate::thread::RECORD_BATCH
+        };
+        self.thread.set_batch(batch);
+        self.thread.start_block(tb, &mut self.backend);
+    }
+
+    /// The thread enters system call `num`.
+    pub fn syscall_enter(&mut self, num: i64) {
+        if self.tid == 0 {
+            self.tid = i64::from(unsafe { libc::gettid() });
+        }
+        self.thread.flush(None, &mut self.backend);
+        let now = self.backend.now();
+        if num == SYS_CLONE || num == SYS_CLONE3 {
+            self.backend.shared.clone_time.store(now, Ordering::Release);
+        }
+        if self.backend.sim.is_some() {
+            self.backend.shared.barrier.block(self.backend.slot, now);
+        }
+    }
+
+    /// The thread returns from system call `_num`: it catches up with the others.
+    pub fn syscall_exit(&mut self, _num: i64) {
+        let shared = self.backend.shared;
+        let slot = self.backend.slot;
+        if let Some(sim) = &mut self.backend.sim {
+            let now = sim.core.cycle() + sim.offset;
+            let resumed = shared.barrier.unblock(slot, now);
+            // Outside the simulated region clocks stand still; no sync is charged.
+            if resumed > now && shared.active() {
+                sim.sync_cycles += resumed - now;
+                sim.offset += resumed - now;
+                sim.uncore.offset = sim.offset;
+            }
+            sim.next_boundary = shared.barrier.next_boundary(sim.core.cycle() + sim.offset);
+        }
+    }
+
+    /// The thread ends (exit or program exit): complete its records and report, with the
+    /// number of its instructions that were executed but not simulated.
+    pub fn finish(mut self) -> (ThreadReport, u64) {
+        self.thread.flush(None, &mut self.backend);
+        self.backend.publish(true);
+        let shared = self.backend.shared;
+        let end = self.backend.now();
+        if let Some(t) = self.backend.trace.take() {
+            t.finish();
+        }
+        let c = self.thread.counts;
+        let counts = ThreadCounts {
+            instructions: c.instructions,
+            blocks: c.blocks,
+            memory_accesses: c.memory_accesses,
+            memory_accesses_dropped: c.memory_accesses_dropped,
+            syscalls: c.syscalls,
+            futex_calls: c.futex_calls,
+        };
+        let mut report = ThreadReport {
+            thread: self.number,
+            tid: self.tid,
+            counts,
+            end_cycle: end,
+            ..ThreadReport::default()
+        };
+        if let Some(sim) = self.backend.sim.take() {
+            shared.barrier.leave(self.backend.slot, end);
+            report.start_cycle = sim.start_cycle;
+            report.sync_cycles = sim.sync_cycles;
+            report.stats = Some(RunStats {
+                label: format!("thread {} (tid {})", self.number, self.tid),
+                config: shared.config.name.clone(),
+                model: sim.core.model_name().to_string(),
+                frequency_ghz: shared.config.core.frequency_ghz,
+                core: sim.core.stats(),
+                uncore: sim.uncore.stats,
+                wall_seconds: sim.wall,
+            });
+        }
+        let skipped = c.instructions.saturating_sub(self.backend.simulated);
+        (report, skipped)
+    }
+}
+
+impl Shared {
+    /// Whether another thread takes part in the barrier besides `slot`.
+    #[inline]
+    fn barrier_busy(&self, slot: usize) -> bool {
+        self.barrier.others_running(slot)
+    }
+}
