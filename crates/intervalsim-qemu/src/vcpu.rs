@@ -431,12 +431,14 @@ impl Vcpu {
             shared.barrier.leave(self.backend.slot, end);
             report.start_cycle = sim.start_cycle;
             report.sync_cycles = sim.sync_cycles;
+            let stats = sim.core.stats();
+            report.end_cycle = sim.start_cycle + stats.cycles + sim.sync_cycles;
             report.stats = Some(RunStats {
                 label: format!("thread {} (tid {})", self.number, self.tid),
                 config: shared.config.name.clone(),
                 model: sim.core.model_name().to_string(),
                 frequency_ghz: shared.config.core.frequency_ghz,
-                core: sim.core.stats(),
+                core: stats,
                 uncore: sim.uncore.stats,
                 wall_seconds: sim.wall,
             });

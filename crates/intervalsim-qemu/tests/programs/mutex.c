@@ -1,9 +1,10 @@
 /* A mutex-contended counter: T threads increment one shared counter under a lock. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define T 4
-#define ITERS 40000
+static int ITERS = 40000;
 static long counter;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -17,7 +18,8 @@ static void *work(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) ITERS = atoi(argv[1]);
     pthread_t th[T];
     for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, work, NULL);
     for (int i = 0; i < T; i++) pthread_join(th[i], NULL);

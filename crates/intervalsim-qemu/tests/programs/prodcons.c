@@ -1,9 +1,10 @@
 /* Producer/consumer over a bounded ring with a mutex and two condition variables. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define SLOTS 16
-#define ITEMS 20000
+static long ITEMS = 20000;
 static long ring[SLOTS];
 static int head, tail, count;
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
@@ -33,7 +34,8 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) ITEMS = atol(argv[1]);
     pthread_t p, c;
     long sum = 0;
     pthread_create(&p, NULL, producer, NULL);

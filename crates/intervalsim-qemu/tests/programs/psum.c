@@ -19,7 +19,8 @@ static void *work(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) n = atol(argv[1]);
     data = malloc(n * sizeof *data);
     for (long i = 0; i < n; i++) data[i] = (double)(i % 1000);
     pthread_barrier_init(&barrier, NULL, T);
