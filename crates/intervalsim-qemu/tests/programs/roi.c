@@ -6,7 +6,7 @@
 #define ROI_END() __asm__ __volatile__("xchg %%cx, %%cx" ::: "memory")
 
 int main(void) {
-    long n = 200000;
+    long n = 40000;
     long *v = malloc(n * sizeof *v);
     for (long i = 0; i < n; i++) v[i] = (i * 7919) % 1000;   /* setup: not simulated */
     ROI_BEGIN();
