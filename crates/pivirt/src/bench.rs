@@ -32,6 +32,8 @@ pub enum Transport {
 pub struct BenchOptions {
     /// MiB to send (and write to disk over SSH).
     pub mib: u64,
+    /// Transfers to time; the median is reported.
+    pub repeat: u32,
     /// Transport.
     pub transport: Transport,
     /// How long the guest may take to boot.
@@ -45,8 +47,10 @@ pub struct BenchResult {
     pub boot_seconds: f64,
     /// Bytes sent.
     pub bytes: u64,
-    /// Network throughput into the guest, Mbit/s.
+    /// Network throughput into the guest, Mbit/s (median of the transfers).
     pub net_mbit_s: f64,
+    /// Every transfer's throughput, Mbit/s.
+    pub samples_mbit_s: Vec<f64>,
     /// Guest disk write throughput (MiB/s), SSH transport only.
     pub disk_mib_s: Option<f64>,
 }
@@ -58,34 +62,50 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
     let started = Instant::now();
     match &o.transport {
         Transport::Sink => {
+            let n = o.repeat.max(1);
             let mut con = Console::start(
                 dir,
                 &RunOptions {
-                    append: Some("pivirt.sink=1".into()),
+                    append: Some(format!("pivirt.sink={n}")),
                     forwards: Some(vec![(port, 5001)]),
                     ..Default::default()
                 },
             )?;
-            con.wait_for("PIVIRT-LISTENING", o.boot_timeout)?;
-            let boot = started.elapsed().as_secs_f64();
-            std::thread::sleep(Duration::from_millis(500));
-            let t = Instant::now();
-            send(port, bytes)?;
-            let secs = t.elapsed().as_secs_f64();
-            let line = con.wait_for("PIVIRT-RECEIVED", Duration::from_secs(120))?;
-            let got: u64 = line
-                .split_whitespace()
-                .last()
-                .and_then(|n| n.parse().ok())
-                .context("bad PIVIRT-RECEIVED line")?;
-            if got != bytes {
-                bail!("guest received {got} of {bytes} bytes");
+            let mut boot = 0.0;
+            let mut samples = Vec::new();
+            for i in 0..n {
+                con.wait_for(
+                    "PIVIRT-LISTENING",
+                    if i == 0 {
+                        o.boot_timeout
+                    } else {
+                        Duration::from_secs(60)
+                    },
+                )?;
+                if i == 0 {
+                    boot = started.elapsed().as_secs_f64();
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                let t = Instant::now();
+                send(port, bytes)?;
+                let secs = t.elapsed().as_secs_f64();
+                let line = con.wait_for("PIVIRT-RECEIVED", Duration::from_secs(600))?;
+                let got: u64 = line
+                    .split_whitespace()
+                    .last()
+                    .and_then(|n| n.parse().ok())
+                    .context("bad PIVIRT-RECEIVED line")?;
+                if got != bytes {
+                    bail!("guest received {got} of {bytes} bytes");
+                }
+                samples.push(bytes as f64 * 8.0 / secs / 1e6);
             }
             let _ = con.finish(Duration::from_secs(5));
             Ok(BenchResult {
                 boot_seconds: boot,
                 bytes,
-                net_mbit_s: bytes as f64 * 8.0 / secs / 1e6,
+                net_mbit_s: median(&samples),
+                samples_mbit_s: samples,
                 disk_mib_s: None,
             })
         }
@@ -155,10 +175,12 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
                 .success()
                 .then(|| o.mib as f64 / t.elapsed().as_secs_f64());
             let _ = con.finish(Duration::from_secs(1));
+            let mbit = bytes as f64 * 8.0 / secs / 1e6;
             Ok(BenchResult {
                 boot_seconds: boot,
                 bytes,
-                net_mbit_s: bytes as f64 * 8.0 / secs / 1e6,
+                net_mbit_s: mbit,
+                samples_mbit_s: vec![mbit],
                 disk_mib_s: disk,
             })
         }
@@ -180,4 +202,25 @@ fn send(port: u16, bytes: u64) -> Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(600)))?;
     while s.read(&mut sink)? > 0 {}
     Ok(())
+}
+
+/// Median of a non-empty sample (0 for an empty one).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn medians() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&[4.0, 1.0]), 2.5);
+        assert_eq!(super::median(&[]), 0.0);
+    }
 }

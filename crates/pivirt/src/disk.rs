@@ -188,20 +188,34 @@ pub fn grow(disk: &Path, new_len: u64, root_number: u32) -> Result<u64> {
     if root.start + root.size != last_end || root_number > 4 {
         bail!("the root partition is not the last primary partition; cannot grow it in place");
     }
-    f.set_len(new_len)?;
     let new_sectors = (new_len - root.start) / SECTOR;
     let new_sectors = u32::try_from(new_sectors).context("partition too large for MBR (2 TiB)")?;
+    let fs_bytes = u64::from(new_sectors) * SECTOR;
+    // resize2fs knows nothing of the partition offset: it extends a too-short image file by
+    // writing a byte at (filesystem size - 1) and truncates a longer one to the filesystem size
+    // after resizing. Both are avoided by giving the file exactly the new filesystem size while
+    // it runs (the filesystem's writes past that end extend the file), which is safe only when
+    // that cuts nothing that already exists.
+    if fs_bytes < cur {
+        bail!(
+            "--size: grow by at least the root partition's offset ({} MiB) so the image can be resized in place",
+            root.start >> 20
+        );
+    }
     set_mbr_partition_sectors(&mut f, root_number, new_sectors)?;
+    f.set_len(fs_bytes)?;
     f.sync_all()?;
-    drop(f);
     let spec = format!("{}?offset={}", disk.display(), root.start);
     // e2fsck exits 1 when it fixed something; both are fine before a resize.
     let _ = crate::tools::command("e2fsck", "e2fsprogs")?
         .args(["-f", "-p", &spec])
         .output()?;
-    let size_k = format!("{}K", u64::from(new_sectors) * SECTOR / 1024);
-    run_tool("resize2fs", "e2fsprogs", &[spec.as_str(), size_k.as_str()])?;
-    Ok(u64::from(new_sectors) * SECTOR)
+    let size_k = format!("{}K", fs_bytes / 1024);
+    let resized = run_tool("resize2fs", "e2fsprogs", &[spec.as_str(), size_k.as_str()]);
+    f.set_len(new_len)?;
+    f.sync_all()?;
+    resized?;
+    Ok(fs_bytes)
 }
 
 /// The smallest power of two ≥ `n` (QEMU's SD card model needs one).

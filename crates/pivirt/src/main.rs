@@ -121,6 +121,9 @@ enum Cmd {
         /// MiB to transfer.
         #[arg(long, default_value_t = 16)]
         mib: u64,
+        /// Transfers to time (median reported; test-image sink only).
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
         /// Log in over SSH as this user (keys must work); default: the pivirt test image's sink.
         #[arg(long)]
         ssh_user: Option<String>,
@@ -277,6 +280,7 @@ fn real_main() -> Result<()> {
         Cmd::Bench {
             dir,
             mib,
+            repeat,
             ssh_user,
             boot_timeout,
             json,
@@ -285,6 +289,7 @@ fn real_main() -> Result<()> {
                 &dir,
                 &pivirt::bench::BenchOptions {
                     mib,
+                    repeat,
                     transport: match ssh_user {
                         Some(user) => pivirt::bench::Transport::Ssh { user },
                         None => pivirt::bench::Transport::Sink,

@@ -13,6 +13,7 @@ echo "PIVIRT-BLOCK $(ls /sys/class/block | tr '\n' ' ')"
 echo "PIVIRT-FSTAB $(grep -v '^#' /etc/fstab | tr '\n' '|')"
 echo "PIVIRT-PRELOAD $(tr '\n' '|' < /etc/ld.so.preload)"
 echo "PIVIRT-MODDIR $(ls /lib/modules | tr '\n' ' ')"
+echo "PIVIRT-DF $(df -k / | grep -v Filesystem)"
 sink=0
 for w in $(cat /proc/cmdline); do
     case "$w" in pivirt.sink=*) sink=${w#pivirt.sink=} ;; esac

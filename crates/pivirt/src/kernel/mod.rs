@@ -51,6 +51,10 @@ pub fn unpack(cache_dir: &Path, deb: &Path) -> Result<KernelTree> {
         .ok_or_else(|| anyhow!("{}: not a .deb file name", deb.display()))?;
     let root = cache_dir.join("kernels").join(&stem);
     let done = root.join(".pivirt-complete");
+    fs::create_dir_all(cache_dir.join("kernels"))?;
+    // One unpacker at a time per cache (parallel conversions share it).
+    let lock = fs::File::create(cache_dir.join("kernels/.lock"))?;
+    let _guard = Flock::exclusive(&lock)?;
     if !done.exists() {
         let tmp = cache_dir.join("kernels").join(format!(".{stem}.partial"));
         let _ = fs::remove_dir_all(&tmp);
@@ -63,13 +67,12 @@ pub fn unpack(cache_dir: &Path, deb: &Path) -> Result<KernelTree> {
         })?;
         let _ = fs::remove_dir_all(&root);
         fs::rename(&tmp, &root)?;
-        let (version, mdir) = locate(&root, deb)?;
+        let (_, mdir) = locate(&root, deb)?;
         let idx = ModuleIndex::scan(&mdir)?;
         if idx.modules.is_empty() {
             return Err(anyhow!("{}: no kernel modules in package", deb.display()));
         }
         idx.write_text()?;
-        let _ = version;
         fs::write(&done, "")?;
     }
     let (version, mdir) = locate(&root, deb)?;
@@ -109,4 +112,24 @@ fn locate(root: &Path, deb: &Path) -> Result<(String, PathBuf)> {
         .find(|p| p.is_dir())
         .ok_or_else(|| anyhow!("{}: no lib/modules/{version}", deb.display()))?;
     Ok((version, mdir))
+}
+
+/// An exclusive `flock` held until dropped.
+struct Flock<'a>(&'a fs::File);
+
+impl<'a> Flock<'a> {
+    fn exclusive(f: &'a fs::File) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("locking the kernel cache");
+        }
+        Ok(Flock(f))
+    }
+}
+
+impl Drop for Flock<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }

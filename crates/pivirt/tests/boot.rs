@@ -1,0 +1,203 @@
+//! Boot tests under QEMU software emulation: images built here (Debian busybox-static
+//! userland), converted by pivirt, booted; the guest's init prints `PIVIRT-*` facts on the
+//! serial console and the test reads them. The three machines boot in parallel.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use pivirt::convert::{ConvertOptions, GuestModules, convert};
+use pivirt::elf::Arch;
+use pivirt::machine::Machine;
+use pivirt::mkimage::{RootNaming, busybox_image};
+use pivirt::run::{Console, RunOptions, free_port};
+
+const BOOT: Duration = Duration::from_secs(420);
+
+fn fact<'a>(log: &'a [String], key: &str) -> &'a str {
+    log.iter()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {key} line in console log:\n{}", log.join("\n")))
+}
+
+#[test]
+fn virt_arm64_boots_and_receives_data_over_the_network() {
+    common::need("qemu-system-aarch64", "qemu-system-arm");
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi64.img");
+    busybox_image(
+        &cache,
+        Arch::Arm64,
+        &img,
+        0x64646401,
+        RootNaming::Device,
+        Vec::new(),
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
+    o.cache = cache;
+    o.quiet = true;
+    o.guest_modules = GuestModules::Boot;
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before, "the source image changed");
+    assert!(
+        f.vm.cmdline.contains("root=PARTUUID=64646401-02"),
+        "{}",
+        f.vm.cmdline
+    );
+
+    let port = free_port().unwrap();
+    let mut con = Console::start(
+        &t.path().join("vm"),
+        &RunOptions {
+            append: Some("pivirt.sink=1".into()),
+            forwards: Some(vec![(port, 5001)]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    con.wait_for("PIVIRT-LISTENING", BOOT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let payload = 4u64 << 20;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(&vec![0x42u8; payload as usize]).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let _ = s.read_to_end(&mut rest);
+    let got = con
+        .wait_for("PIVIRT-RECEIVED", Duration::from_secs(120))
+        .unwrap();
+    assert_eq!(got.trim(), format!("PIVIRT-RECEIVED {payload}"));
+    con.wait_for("PIVIRT-DONE", Duration::from_secs(60))
+        .unwrap();
+    let log = con.finish(Duration::from_secs(20)).unwrap();
+
+    let release = f.conversion.kernel_release.as_deref().unwrap();
+    assert_eq!(fact(&log, "PIVIRT-KERNEL"), format!("{release} aarch64"));
+    assert!(fact(&log, "PIVIRT-ROOT").starts_with("/dev/vda2 / ext4"));
+    let mods = fact(&log, "PIVIRT-MODULES");
+    for m in [
+        "virtio_blk",
+        "virtio_mmio",
+        "virtio_net",
+        "ext4",
+        "crc32c_generic",
+    ] {
+        assert!(
+            mods.split_whitespace().any(|x| x == m),
+            "{m} not loaded: {mods}"
+        );
+    }
+    // The Pi device name in fstab was rewritten to the PARTUUID on the copy only.
+    let fstab = fact(&log, "PIVIRT-FSTAB");
+    assert!(fstab.contains("PARTUUID=64646401-02  /  ext4"), "{fstab}");
+    assert!(!fstab.contains("mmcblk0p2"));
+    assert!(fact(&log, "PIVIRT-PRELOAD").starts_with("#/usr/lib/aarch64-linux-gnu/libarmmem"));
+    assert!(fact(&log, "PIVIRT-MODDIR").contains(f.conversion.kernel_release.as_deref().unwrap()));
+    assert!(fact(&log, "PIVIRT-NET-UP").len() >= 17);
+}
+
+#[test]
+fn virt_armhf_boots_with_armmp_lpae_after_growing_the_disk() {
+    common::need("qemu-system-arm", "qemu-system-arm");
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi32.img");
+    busybox_image(
+        &cache,
+        Arch::Armhf,
+        &img,
+        0x32323201,
+        RootNaming::Partuuid,
+        Vec::new(),
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
+    o.cache = cache;
+    o.quiet = true;
+    o.guest_modules = GuestModules::Boot;
+    o.size = Some(256 << 20);
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before, "the source image changed");
+    assert_eq!(
+        std::fs::metadata(t.path().join("vm/disk.img"))
+            .unwrap()
+            .len(),
+        256 << 20
+    );
+    assert!(f.vm.qemu_program() == "qemu-system-arm");
+
+    let mut con = Console::start(&t.path().join("vm"), &RunOptions::default()).unwrap();
+    con.wait_for("PIVIRT-DONE", BOOT).unwrap();
+    let log = con.finish(Duration::from_secs(20)).unwrap();
+    let k = fact(&log, "PIVIRT-KERNEL");
+    assert!(k.contains("armmp-lpae") && k.ends_with("armv7l"), "{k}");
+    assert!(fact(&log, "PIVIRT-ROOT").starts_with("/dev/vda2 / ext4"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("pivirt-initramfs: root PARTUUID=32323201-02 is /dev/vda2"))
+    );
+    // The grown filesystem: df sees about 160 MiB (root partition 256 - 36 MiB).
+    let df = fact(&log, "PIVIRT-DF");
+    let kib: u64 = df
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    assert!(kib > 180 * 1024, "root filesystem not grown: {df}");
+}
+
+#[test]
+fn raspi3b_boots_the_debian_arm64_kernel_with_its_bcm2837_dtb() {
+    common::need("qemu-system-aarch64", "qemu-system-arm");
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi3.img");
+    busybox_image(
+        &cache,
+        Arch::Arm64,
+        &img,
+        0x33333301,
+        RootNaming::Device,
+        Vec::new(),
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Raspi3b);
+    o.kernel_deb = cache.find("linux-image-", "arm64");
+    o.cache = cache;
+    o.quiet = true;
+    o.guest_modules = GuestModules::Boot;
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before, "the source image changed");
+    assert_eq!(f.vm.dtb.as_deref(), Some("bcm2837-rpi-3-b.dtb"));
+    let len = std::fs::metadata(t.path().join("vm/disk.img"))
+        .unwrap()
+        .len();
+    assert!(len.is_power_of_two(), "{len}");
+
+    let mut con = Console::start(&t.path().join("vm"), &RunOptions::default()).unwrap();
+    con.wait_for("PIVIRT-DONE", BOOT).unwrap();
+    let log = con.finish(Duration::from_secs(1)).unwrap();
+    assert!(fact(&log, "PIVIRT-KERNEL").ends_with("aarch64"));
+    assert!(fact(&log, "PIVIRT-ROOT").starts_with("/dev/mmcblk0p2 / ext4"));
+    let mods = fact(&log, "PIVIRT-MODULES");
+    for m in ["sdhci_iproc", "dwc2", "cdc_ether"] {
+        assert!(
+            mods.split_whitespace().any(|x| x == m),
+            "{m} not loaded: {mods}"
+        );
+    }
+    // The USB network adapter came up as eth0.
+    assert!(
+        log.iter().any(|l| l.contains("eth0: register 'cdc_ether'")),
+        "no usb-net eth0"
+    );
+}

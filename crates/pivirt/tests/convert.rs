@@ -1,0 +1,156 @@
+//! `convert` without booting: qcow2 overlays, first-boot files on the boot partition, the
+//! initramfs contents, and the errors a user meets.
+
+mod common;
+
+use std::process::Command;
+
+use pivirt::convert::{ConvertOptions, GuestModules, convert};
+use pivirt::elf::Arch;
+use pivirt::image::PiImage;
+use pivirt::machine::Machine;
+use pivirt::mkimage::{RootNaming, busybox_image};
+
+#[test]
+fn overlay_keeps_the_source_untouched_and_points_at_it() {
+    common::need("qemu-img", "qemu-utils");
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi.img");
+    busybox_image(
+        &cache,
+        Arch::Arm64,
+        &img,
+        0x0f0f0f01,
+        RootNaming::Partuuid,
+        Vec::new(),
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
+    o.cache = cache;
+    o.quiet = true;
+    o.overlay = true;
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before);
+    assert_eq!(f.vm.disk_format, "qcow2");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(t.path().join("vm/disk.qcow2"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        v["backing-filename"].as_str().unwrap(),
+        std::fs::canonicalize(&img).unwrap().to_str().unwrap()
+    );
+    // run.sh and the unit were written and name the overlay.
+    let run = std::fs::read_to_string(t.path().join("vm/run.sh")).unwrap();
+    assert!(run.contains("disk.qcow2,if=none,format=qcow2"));
+    assert!(t.path().join("vm/pivirt.service").exists());
+}
+
+#[test]
+fn ssh_and_user_land_on_the_copy_boot_partition_and_initramfs_is_a_newc_cpio() {
+    common::need("cpio", "cpio");
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi.img");
+    busybox_image(
+        &cache,
+        Arch::Armhf,
+        &img,
+        0x0f0f0f02,
+        RootNaming::Partuuid,
+        Vec::new(),
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
+    o.cache = cache;
+    o.quiet = true;
+    o.ssh = true;
+    o.user = Some(("alice".into(), "s3cret".into()));
+    o.guest_modules = GuestModules::Boot;
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before);
+    assert!(f.conversion.fixups.iter().any(|x| x.contains("'ssh'")));
+
+    let mut copy = PiImage::open(&t.path().join("vm/disk.img")).unwrap();
+    assert!(copy.boot_file("ssh").unwrap().is_some());
+    let uc = String::from_utf8(copy.boot_file("userconf.txt").unwrap().unwrap()).unwrap();
+    assert!(uc.starts_with("alice:$6$"), "{uc}");
+    let mut src = PiImage::open(&img).unwrap();
+    assert!(src.boot_file("ssh").unwrap().is_none());
+
+    // The initramfs lists with GNU cpio and holds busybox, /init and the virtio modules.
+    let sh = format!(
+        "gzip -dc < '{}' | cpio -t --quiet",
+        t.path().join("vm/initrd.img").display()
+    );
+    let out = Command::new("sh").args(["-c", &sh]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "init",
+        "bin/busybox",
+        "dev/console",
+        "lib/modules/virtio_blk.ko",
+        "lib/modules/ext4.ko",
+        "etc/pivirt/modules",
+    ] {
+        assert!(
+            list.lines().any(|l| l == want),
+            "{want} missing from initramfs:\n{list}"
+        );
+    }
+}
+
+#[test]
+fn clear_errors() {
+    let bin = env!("CARGO_BIN_EXE_pivirt");
+    let t = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(bin).args(args).output().unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let junk = t.path().join("junk.img");
+    std::fs::write(&junk, vec![0u8; 8192]).unwrap();
+    let to = t.path().join("out");
+    assert!(
+        run(&[
+            "convert",
+            junk.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap()
+        ])
+        .contains("not a disk image")
+    );
+    assert!(
+        run(&["convert", "/nonexistent.img", "--to", to.to_str().unwrap()])
+            .contains("no such image file")
+    );
+    assert!(run(&["run", t.path().to_str().unwrap()]).contains("no pivirt.toml"));
+    assert!(
+        run(&[
+            "convert",
+            junk.to_str().unwrap(),
+            "--to",
+            "x",
+            "--size",
+            "3Q"
+        ])
+        .contains("unknown unit")
+    );
+    let e = run(&["net", "setup", "--bridge", "br0", "--tap", "bad name"]);
+    assert!(e.contains("not a valid interface name"), "{e}");
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(run(&["net", "setup"]).contains("needs root"));
+    }
+    let o = Command::new(bin)
+        .args(["net", "setup", "--dry-run", "--uplink", "eth0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("net.bridge.bridge-nf-call-iptables=0"));
+}
