@@ -110,7 +110,9 @@ pub fn join_names(rows: &mut TopList, names: &TopList) -> Result<JoinReport, Err
 
 /// Reduce several files to one list per date: the richest export is kept (CSV, then Excel, then XML —
 /// only the tabular ones have interconnects), and an XML export of the same date lends it names.
-/// Lists whose date is unknown are kept as they are. The result is in date order.
+/// If the XML turns out to be a different revision of the list (the join is refused), the rows are
+/// kept without names and a warning is logged. Lists whose date is unknown are kept as they are. The
+/// result is in date order.
 pub fn merge(lists: Vec<TopList>) -> Result<Vec<TopList>, Error> {
     let mut by_id: BTreeMap<crate::ListId, Vec<TopList>> = BTreeMap::new();
     let mut undated = Vec::new();
@@ -127,8 +129,13 @@ pub fn merge(lists: Vec<TopList>) -> Result<Vec<TopList>, Error> {
         if primary.format() != Some(Format::Xml)
             && let Some(xml) = group.iter().find(|l| l.format() == Some(Format::Xml))
         {
-            let report = join_names(&mut primary, xml)?;
-            tracing::debug!(list = %primary.label(), named = report.named, "joined XML names");
+            match join_names(&mut primary, xml) {
+                Ok(report) => {
+                    tracing::debug!(list = %primary.label(), named = report.named, "joined XML names")
+                }
+                // Exports of one date that are different revisions: keep the rows, unnamed.
+                Err(e) => tracing::warn!("{e}; keeping {} without names", primary.label()),
+            }
         }
         out.push(primary);
     }

@@ -10,7 +10,9 @@
 //! * **One record type, units in the types.** Every format is normalised into [`System`]: Rmax and Rpeak
 //!   are [`TFlops`] whatever the export used (GFlop/s until 2016, TFlop/s after), power is [`Kilowatts`].
 //!   The conversion happens once, in the readers, so nothing downstream can mix units. A [`System`]
-//!   always satisfies `0 < Rmax ≤ Rpeak` — checked when it is built.
+//!   always has a rank ≥ 1 and positive, finite Rmax and Rpeak — checked when it is built. Rmax above
+//!   Rpeak is kept as published but flagged ([`System::rmax_exceeds_rpeak`]): the official 1996-06
+//!   list has 27 NEC SX-4 systems so, and a reader must not reject the real data.
 //! * **Formats by content, columns by name.** [`read::sniff`] decides CSV / Excel / XML from the bytes,
 //!   never from the file name, and each reader refuses a file that is not a TOP500 list. Tabular readers
 //!   find columns by header name because the column set changes from year to year.

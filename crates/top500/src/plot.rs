@@ -1,7 +1,7 @@
 //! The efficiency picture: every system of a list as efficiency (Rmax / Rpeak) against rank.
 //!
 //! One colour per normalised interconnect family (fixed colours, see [`Family::colour`]), a legend with
-//! the number of systems per family, fixed axes (rank 0–500, efficiency 0–100 %) so pictures of different
+//! the number of systems per family, fixed axes (rank 0–500, efficiency 0–100 %; 0–110 % if a list publishes Rmax above Rpeak) so pictures of different
 //! lists compare at a glance, GPGPU systems ringed in black, other accelerators (Cell, Xeon Phi, …) boxed,
 //! and the lowest-efficiency systems of the top half labelled with their names. Several lists give one
 //! panel each, stacked, on the same scale.
@@ -89,6 +89,16 @@ pub fn efficiency_svg(lists: &[TopList], opts: &PlotOptions) -> Result<String, E
         .max()
         .unwrap_or(500)
         .max(500);
+    // 0–100 %, or 0–110 % when a list publishes Rmax above Rpeak (1996-06), so every system is drawn.
+    let top = if lists
+        .iter()
+        .flat_map(|l| &l.systems)
+        .any(|s| s.efficiency() > 1.0)
+    {
+        110.0
+    } else {
+        100.0
+    };
     let height = opts.panel_height * lists.len() as u32;
     let mut svg = String::new();
     {
@@ -96,7 +106,7 @@ pub fn efficiency_svg(lists: &[TopList], opts: &PlotOptions) -> Result<String, E
         root.fill(&WHITE).map_err(render_err)?;
         let panels = root.split_evenly((lists.len(), 1));
         for (panel, list) in panels.iter().zip(lists) {
-            draw_panel(panel, list, max_rank, opts)?;
+            draw_panel(panel, list, (max_rank, top), opts)?;
         }
         root.present().map_err(render_err)?;
     }
@@ -106,7 +116,7 @@ pub fn efficiency_svg(lists: &[TopList], opts: &PlotOptions) -> Result<String, E
 fn draw_panel<DB: DrawingBackend>(
     panel: &DrawingArea<DB, Shift>,
     list: &TopList,
-    max_rank: u32,
+    (max_rank, top): (u32, f64),
     opts: &PlotOptions,
 ) -> Result<(), Error>
 where
@@ -123,7 +133,7 @@ where
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(58)
-        .build_cartesian_2d(0f64..f64::from(max_rank) + 1.0, 0f64..100f64)
+        .build_cartesian_2d(0f64..f64::from(max_rank) + 1.0, 0f64..top)
         .map_err(render_err)?;
     chart
         .configure_mesh()

@@ -163,7 +163,9 @@ impl fmt::Display for Format {
 
 /// One system of one list, normalised from any export format.
 ///
-/// Invariant (checked by [`System::new`]): `0 < rmax <= rpeak`, both finite, and `rank >= 1`.
+/// Invariant (checked by [`System::new`]): `rank >= 1`, Rmax and Rpeak positive and finite.
+/// Rmax ≤ Rpeak holds for every system of every list except where the TOP500 published otherwise (the
+/// NEC SX-4 systems of 1996-06); such a system is kept and flagged by [`System::rmax_exceeds_rpeak`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct System {
     rank: u32,
@@ -214,8 +216,6 @@ pub enum SystemError {
     ZeroRank,
     /// Rmax or Rpeak not a positive finite number.
     NotPositive(&'static str, f64),
-    /// Rmax above Rpeak.
-    RmaxAboveRpeak(TFlops, TFlops),
 }
 
 impl fmt::Display for SystemError {
@@ -224,9 +224,6 @@ impl fmt::Display for SystemError {
             SystemError::ZeroRank => f.write_str("rank must be 1 or more"),
             SystemError::NotPositive(what, v) => {
                 write!(f, "{what} must be a positive number, got {v}")
-            }
-            SystemError::RmaxAboveRpeak(max, peak) => {
-                write!(f, "Rmax {max} exceeds Rpeak {peak}")
             }
         }
     }
@@ -243,7 +240,10 @@ impl System {
     /// let s = System::new(2, TFlops::from_gflops(1_271_000.0), TFlops::from_gflops(2_984_300.0)).unwrap();
     /// assert_eq!(s.rmax().tflops(), 1271.0);
     /// assert!((s.efficiency() - 0.4259).abs() < 1e-4);
-    /// assert!(System::new(1, TFlops::from_tflops(3.0), TFlops::from_tflops(2.0)).is_err());
+    /// assert!(System::new(1, TFlops::from_tflops(0.0), TFlops::from_tflops(2.0)).is_err());
+    /// // Rmax above Rpeak is kept, as the TOP500 published it, and flagged.
+    /// let odd = System::new(10, TFlops::from_gflops(66.53), TFlops::from_gflops(64.0)).unwrap();
+    /// assert!(odd.rmax_exceeds_rpeak());
     /// ```
     pub fn new(rank: u32, rmax: TFlops, rpeak: TFlops) -> Result<Self, SystemError> {
         if rank == 0 {
@@ -253,9 +253,6 @@ impl System {
             if !(v.is_finite() && v > 0.0) {
                 return Err(SystemError::NotPositive(what, v));
             }
-        }
-        if rmax.0 > rpeak.0 {
-            return Err(SystemError::RmaxAboveRpeak(rmax, rpeak));
         }
         Ok(System {
             rank,
@@ -297,9 +294,14 @@ impl System {
         self.rpeak
     }
 
-    /// Rmax / Rpeak, in (0, 1].
+    /// Rmax / Rpeak: in (0, 1] except for systems published with Rmax above Rpeak.
     pub fn efficiency(&self) -> f64 {
         self.rmax.0 / self.rpeak.0
+    }
+
+    /// True if the list publishes an Rmax above the Rpeak (a data erratum kept as published).
+    pub fn rmax_exceeds_rpeak(&self) -> bool {
+        self.rmax.0 > self.rpeak.0
     }
 
     /// Derive [`System::family`] and [`System::accelerator`] from the published text.
@@ -440,6 +442,11 @@ mod tests {
         assert!(System::new(1, TFlops(f64::NAN), TFlops(2.0)).is_err());
         assert!(System::new(1, TFlops(0.0), TFlops(2.0)).is_err());
         assert!(System::new(1, TFlops(2.0), TFlops(2.0)).is_ok());
+        assert!(
+            !System::new(1, TFlops(2.0), TFlops(2.0))
+                .unwrap()
+                .rmax_exceeds_rpeak()
+        );
     }
 
     #[test]

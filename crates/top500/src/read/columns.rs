@@ -294,6 +294,13 @@ impl Columns {
         s.interconnect_family_published = opt_text(Field::InterconnectFamily);
         s.interconnect_published = opt_text(Field::Interconnect);
         s.system_id = integer(Field::SystemId, 1e15)?;
+        if s.rmax_exceeds_rpeak() {
+            tracing::warn!(
+                "{origin}:{line}: Rmax {} above Rpeak {}, kept as published",
+                s.rmax(),
+                s.rpeak()
+            );
+        }
         s.classify();
         Ok(s)
     }
@@ -403,8 +410,14 @@ mod tests {
             "l.csv:4: column `RMax` (3): `12a` is not a number"
         );
         let row = ["3", "X", "30000", "20000"];
+        let odd = c.build(|i| Cell::Text(row[i]), "l.csv", 5).unwrap();
+        assert!(odd.rmax_exceeds_rpeak());
+        let row = ["3", "X", "-5", "20000"];
         let e = c.build(|i| Cell::Text(row[i]), "l.csv", 5).unwrap_err();
-        assert!(e.to_string().contains("exceeds Rpeak"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "l.csv:5: column `RMax` (3): Rmax must be a positive number, got -0.005"
+        );
         let row = ["0", "X", "1", "2"];
         assert!(c.build(|i| Cell::Text(row[i]), "l.csv", 6).is_err());
         let row = ["2.5", "X", "1", "2"];

@@ -30,16 +30,31 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<System>, Error> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let syntax = |e: ::csv::Error| Error::Syntax {
+    let syntax = |line: u64, e: ::csv::Error| Error::Syntax {
         origin: origin.into(),
-        line: e.position().map(|p| p.line()).unwrap_or(0),
+        line,
         message: e.to_string(),
     };
     let mut columns: Option<Columns> = None;
     let mut systems = Vec::with_capacity(500);
     let mut record = ::csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(syntax)? {
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+    let mut lines = LineCounter::default();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let at = e.position().map(|p| p.byte()).unwrap_or(0);
+                return Err(syntax(
+                    LineCounter::default().line_at(text.as_bytes(), at),
+                    e,
+                ));
+            }
+        }
+        let line = lines.line_at(
+            text.as_bytes(),
+            record.position().map(|p| p.byte()).unwrap_or(0),
+        );
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -89,6 +104,30 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<System>, Error> {
     Ok(systems)
 }
 
+/// Line numbers from byte offsets. The csv crate's own line count is off for CRLF and bare-CR files
+/// (it counts `\n` only, and a record starts on the `\n` of the previous CRLF), so lines are counted
+/// here: `\r\n`, `\r` and `\n` each end one line. Offsets must be asked for in increasing order.
+#[derive(Debug, Default)]
+struct LineCounter {
+    pos: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, text: &[u8], offset: u64) -> u64 {
+        let end = (offset as usize).min(text.len());
+        for i in self.pos..end {
+            match text[i] {
+                b'\r' => self.line += 1,
+                b'\n' if i == 0 || text[i - 1] != b'\r' => self.line += 1,
+                _ => {}
+            }
+        }
+        self.pos = self.pos.max(end);
+        self.line + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +154,30 @@ mod tests {
         let csv = "Rank,Computer,RMax,RPeak\n1,A,10,20\n2,B,10\n";
         let e = parse(csv.as_bytes(), "b.csv").unwrap_err();
         assert_eq!(e.to_string(), "b.csv:3: row has 3 fields, the header has 4");
+    }
+
+    #[test]
+    fn lines_are_counted_for_every_line_end() {
+        for sep in ["\n", "\r\n", "\r"] {
+            let csv = [
+                "Rank,Computer,RMax,RPeak",
+                "1,\"A,\r\nB\",10,20",
+                "2,C,10,20",
+                "3,D,x,20",
+                "",
+            ]
+            .join(sep);
+            let e = parse(csv.as_bytes(), "l.csv").unwrap_err();
+            let quoted_break = 1; // the quoted field of rank 1 spans two lines
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "l.csv:{}: column `RMax` (3): `x` is not a number",
+                    4 + quoted_break
+                ),
+                "{sep:?}"
+            );
+        }
     }
 
     #[test]

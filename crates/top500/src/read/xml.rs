@@ -193,6 +193,13 @@ fn build(
     s.power = number("power")?.filter(|p| *p > 0.0).map(Kilowatts);
     s.segment = text("area-of-installation");
     s.system_id = integer("system-id")?;
+    if s.rmax_exceeds_rpeak() {
+        tracing::warn!(
+            "{origin}: rank {rank}: Rmax {} above Rpeak {}, kept as published",
+            s.rmax(),
+            s.rpeak()
+        );
+    }
     s.classify();
     Ok(s)
 }
