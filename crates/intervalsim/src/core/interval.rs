@@ -7,6 +7,8 @@
 //!   `penalty` cycles after the branch resolves, a BTB miss costs a short bubble, and a full
 //!   window (ROB) holds it until instruction `i - W` has retired: `d_i >= r_{i-W}` (likewise
 //!   a full load or store queue for loads and stores);
+//!   Each functional-unit class (ALU, multiply/divide, FP, load, store) dispatches at most as
+//!   many instructions per cycle as it has units.
 //! * **issue** `s_i = max(d_i, ready(sources))` — dependence-limited dispatch inside the window;
 //! * **completion** `c_i = s_i + latency_i`, where a load's latency comes from the memory
 //!   hierarchy at time `s_i` (so independent misses inside the window overlap — memory-level
@@ -55,6 +57,9 @@ pub struct IntervalCore {
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
+    units: [u32; 5],
+    fu_cycle: [u64; 5],
+    fu_used: [u32; 5],
     start_cycle: u64,
     instrs: u64,
     loads: u64,
@@ -89,6 +94,15 @@ impl IntervalCore {
             ret_cycle: 0,
             ret_slots: 0,
             max_complete: 0,
+            units: [
+                c.core.alu_units,
+                c.core.mul_units,
+                c.core.fp_units,
+                c.core.load_units,
+                c.core.store_units,
+            ],
+            fu_cycle: [0; 5],
+            fu_used: [0; 5],
             start_cycle: 0,
             instrs: 0,
             loads: 0,
@@ -179,6 +193,32 @@ impl IntervalCore {
             disp_cause = Component::Depend;
             self.fe_cycle = disp;
             self.fe_slots = 0;
+        }
+        // Functional-unit throughput: each class sustains at most `units` per cycle.
+        let fu = if is_load {
+            3
+        } else if is_store {
+            4
+        } else {
+            match ins.kind {
+                Kind::Mul | Kind::Div => 1,
+                Kind::Fp => 2,
+                _ => 0,
+            }
+        };
+        if self.fu_cycle[fu] > disp {
+            disp = self.fu_cycle[fu];
+            disp_cause = Component::Depend;
+            self.fe_cycle = disp;
+            self.fe_slots = 0;
+        } else if disp > self.fu_cycle[fu] {
+            self.fu_cycle[fu] = disp;
+            self.fu_used[fu] = 0;
+        }
+        self.fu_used[fu] += 1;
+        if self.fu_used[fu] >= self.units[fu] {
+            self.fu_cycle[fu] += 1;
+            self.fu_used[fu] = 0;
         }
         self.fe_slots += 1;
 

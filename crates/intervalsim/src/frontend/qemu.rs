@@ -163,6 +163,12 @@ impl Report {
             .sum()
     }
 
+    /// Instructions written to traces (trace mode): all executed minus those not recorded.
+    pub fn simulated_instructions_recorded(&self) -> u64 {
+        self.total_instructions()
+            .saturating_sub(self.skipped_instructions)
+    }
+
     /// Simulated instructions per host second, in millions.
     pub fn mips(&self) -> f64 {
         let n = if self.mode == "sim" {
@@ -538,6 +544,119 @@ pub fn run(opts: &RunOptions, program: &str, args: &[OsString]) -> Result<Outcom
     });
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Command-line options of execution-driven runs (`intervalsim run … -- ./prog args`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct QemuArgs {
+    /// Simulate only between ROI markers (`xchg %bx,%bx` … `xchg %cx,%cx`).
+    #[arg(long)]
+    pub roi: bool,
+    /// Instructions (all threads) run without timing before simulation starts.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fast_forward: u64,
+    /// Stop simulating after N simulated instructions; the program runs on, counted only.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_instr: u64,
+    /// Lax-barrier quantum between threads, simulated nanoseconds.
+    #[arg(long, value_name = "NS", default_value_t = 100)]
+    pub quantum_ns: u64,
+    /// Count instructions per thread only, no timing model.
+    #[arg(long)]
+    pub count_only: bool,
+}
+
+/// Options of `intervalsim record -- ./prog args`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RecordArgs {
+    /// intervalsim compact trace (.ist) to write; thread k > 0 goes to NAME.tk.ist.
+    #[arg(short, long, default_value = "trace.ist")]
+    pub output: PathBuf,
+    /// Also write a ChampSim trace (single-threaded programs; .gz/.xz compress).
+    #[arg(long)]
+    pub champsim: Option<PathBuf>,
+    /// Record only between ROI markers.
+    #[arg(long)]
+    pub roi: bool,
+    /// Instructions run before recording starts.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fast_forward: u64,
+    /// Stop recording after N instructions.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_instr: u64,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub program: Vec<OsString>,
+}
+
+fn split_program(program: &[OsString]) -> Result<(String, &[OsString]), QemuError> {
+    let (first, rest) = program
+        .split_first()
+        .ok_or_else(|| QemuError::NoProgram(String::new()))?;
+    Ok((first.to_string_lossy().into_owned(), rest))
+}
+
+/// `intervalsim run -- ./prog args`: simulate, print the per-thread report to stderr (stdout
+/// belongs to the program), optionally save it as JSON, and return the program's exit code.
+pub fn cli_run(
+    config: Config,
+    args: &QemuArgs,
+    program: &[OsString],
+    json: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let opts = RunOptions {
+        mode: if args.count_only {
+            Mode::Count
+        } else {
+            Mode::Sim
+        },
+        config: Some(config),
+        quantum_ns: Some(args.quantum_ns),
+        roi: args.roi,
+        fast_forward: args.fast_forward,
+        max_instr: args.max_instr,
+        ..RunOptions::default()
+    };
+    let (prog, rest) = split_program(program)?;
+    let outcome = run(&opts, &prog, rest)?;
+    eprint!("{}", outcome.report.to_text());
+    if let Some(p) = json {
+        crate::stats::write_atomic(p, serde_json::to_string_pretty(&outcome.report)?.as_bytes())?;
+    }
+    Ok(outcome.exit_code)
+}
+
+/// `intervalsim record -- ./prog args`: write traces of the program; returns its exit code.
+pub fn cli_record(args: &RecordArgs) -> anyhow::Result<i32> {
+    let opts = RunOptions {
+        mode: Mode::Trace,
+        roi: args.roi,
+        fast_forward: args.fast_forward,
+        max_instr: args.max_instr,
+        trace: Some(absolute(&args.output)),
+        champsim: args.champsim.as_deref().map(absolute),
+        ..RunOptions::default()
+    };
+    let (prog, rest) = split_program(&args.program)?;
+    let outcome = run(&opts, &prog, rest)?;
+    let r = &outcome.report;
+    eprintln!(
+        "recorded {} instructions of {} thread(s) to {}",
+        r.simulated_instructions_recorded(),
+        r.threads.len(),
+        args.output.display()
+    );
+    Ok(outcome.exit_code)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {

@@ -1,16 +1,21 @@
 //! A set-associative cache: write-back, write-allocate, with pluggable replacement and MSHRs.
 //!
-//! Storage is flat: the tags of set `s` are `tags[s*ways .. (s+1)*ways]` in one `Vec<u64>`, with
-//! the fill-completion time and the dirty/prefetched bits in parallel vectors, and the set index
-//! is `line & (sets - 1)`. A line whose fill has not completed yet is present with a future
-//! `ready` time, so a second access to a line in flight waits for it (a hit under miss) instead
-//! of counting as a hit at full speed.
+//! Storage is one flat `Vec<u64>` with a fixed-size block per set: the set's tags (contiguous, so
+//! a lookup scans `ways` adjacent words), then one metadata word per way (fill-completion time
+//! and dirty/prefetched bits), then the replacement state (one byte per way: LRU rank or SRRIP
+//! re-reference value; or the tree-PLRU bits). The set index is `line & (sets - 1)`. Keeping a
+//! set's words together means a lookup-miss-fill touches a few adjacent host cache lines, which
+//! matters when the simulated LLC is bigger than the host's caches.
+//!
+//! A line whose fill has not completed yet is present with a future ready time, so a second
+//! access to a line in flight waits for it (a hit under miss) instead of counting as a fast hit.
 
 use crate::config::Replacement;
 
 const INVALID: u64 = u64::MAX;
-const DIRTY: u8 = 1;
-const PREFETCHED: u8 = 2;
+const DIRTY: u64 = 1 << 56;
+const PREFETCHED: u64 = 2 << 56;
+const READY_MASK: u64 = (1 << 56) - 1;
 
 /// Demand and prefetch counters of one cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -19,7 +24,7 @@ pub struct CacheStats {
     pub reads: u64,
     /// Demand reads that missed.
     pub read_misses: u64,
-    /// Demand writes (stores, writebacks from the level above).
+    /// Demand writes (stores).
     pub writes: u64,
     /// Demand writes that missed.
     pub write_misses: u64,
@@ -44,25 +49,17 @@ impl CacheStats {
     }
 }
 
-#[derive(Clone, Debug)]
-enum Repl {
-    Lru { stamp: Vec<u64>, clock: u64 },
-    Plru { bits: Vec<u64> },
-    Srrip { rrpv: Vec<u8> },
-    Random { state: u64 },
-}
-
 /// One set-associative cache (or TLB, with pages as lines).
 #[derive(Clone, Debug)]
 pub struct Cache {
     name: &'static str,
     set_mask: u64,
     ways: usize,
+    stride: usize,
     latency: u32,
-    tags: Vec<u64>,
-    ready: Vec<u64>,
-    flags: Vec<u8>,
-    repl: Repl,
+    data: Vec<u64>,
+    policy: Replacement,
+    rng: u64,
     mshr: Vec<u64>,
     /// Counters.
     pub stats: CacheStats,
@@ -78,7 +75,8 @@ pub struct Victim {
 }
 
 impl Cache {
-    /// A cache of `sets` × `ways` lines; `sets` must be a power of two (checked by the config).
+    /// A cache of `sets` × `ways` lines; `sets` must be a power of two and `ways` at most 64
+    /// (checked by the configuration).
     pub fn new(
         name: &'static str,
         sets: u64,
@@ -87,30 +85,35 @@ impl Cache {
         replacement: Replacement,
         mshrs: u32,
     ) -> Cache {
-        assert!(sets.is_power_of_two() && ways > 0, "validated by Config");
-        let n = (sets * ways as u64) as usize;
-        let repl = match replacement {
-            Replacement::Lru => Repl::Lru {
-                stamp: vec![0; n],
-                clock: 0,
-            },
-            Replacement::TreePlru => Repl::Plru {
-                bits: vec![0; sets as usize],
-            },
-            Replacement::Srrip => Repl::Srrip { rrpv: vec![3; n] },
-            Replacement::Random => Repl::Random {
-                state: 0x2545_f491_4f6c_dd1d,
-            },
-        };
+        assert!(
+            sets.is_power_of_two() && (1..=64).contains(&ways),
+            "validated by Config"
+        );
+        let w = ways as usize;
+        let repl_words = w.div_ceil(8);
+        let stride = 2 * w + repl_words;
+        let mut data = vec![0u64; sets as usize * stride];
+        for set in 0..sets as usize {
+            let b = set * stride;
+            data[b..b + w].fill(INVALID);
+            for way in 0..w {
+                let init = match replacement {
+                    Replacement::Lru => way as u64, // ranks form a permutation
+                    Replacement::Srrip => 3,
+                    _ => 0,
+                };
+                data[b + 2 * w + way / 8] |= init << ((way % 8) * 8);
+            }
+        }
         Cache {
             name,
             set_mask: sets - 1,
-            ways: ways as usize,
+            ways: w,
+            stride,
             latency,
-            tags: vec![INVALID; n],
-            ready: vec![0; n],
-            flags: vec![0; n],
-            repl,
+            data,
+            policy: replacement,
+            rng: 0x2545_f491_4f6c_dd1d,
             mshr: vec![0; mshrs.max(1) as usize],
             stats: CacheStats::default(),
         }
@@ -142,16 +145,17 @@ impl Cache {
 
     #[inline]
     fn base(&self, line: u64) -> usize {
-        ((line & self.set_mask) as usize) * self.ways
+        ((line & self.set_mask) as usize) * self.stride
     }
 
+    /// (set base, way) of `line` if present.
     #[inline]
-    fn find(&self, line: u64) -> Option<usize> {
+    fn find(&self, line: u64) -> Option<(usize, usize)> {
         let b = self.base(line);
-        self.tags[b..b + self.ways]
+        self.data[b..b + self.ways]
             .iter()
             .position(|&t| t == line)
-            .map(|w| b + w)
+            .map(|w| (b, w))
     }
 
     /// Whether `line` is present (no side effects).
@@ -161,89 +165,95 @@ impl Cache {
     }
 
     #[inline]
-    fn touch(&mut self, idx: usize, fill: bool) {
-        match &mut self.repl {
-            Repl::Lru { stamp, clock } => {
-                *clock += 1;
-                stamp[idx] = *clock;
+    fn rbyte(&self, b: usize, w: usize) -> u8 {
+        (self.data[b + 2 * self.ways + w / 8] >> ((w % 8) * 8)) as u8
+    }
+
+    #[inline]
+    fn set_rbyte(&mut self, b: usize, w: usize, v: u8) {
+        let i = b + 2 * self.ways + w / 8;
+        let sh = (w % 8) * 8;
+        self.data[i] = (self.data[i] & !(0xff << sh)) | ((v as u64) << sh);
+    }
+
+    #[inline]
+    fn touch(&mut self, b: usize, way: usize, fill: bool) {
+        match self.policy {
+            Replacement::Lru => {
+                let r = self.rbyte(b, way);
+                for w in 0..self.ways {
+                    let x = self.rbyte(b, w);
+                    if x < r {
+                        self.set_rbyte(b, w, x + 1);
+                    }
+                }
+                self.set_rbyte(b, way, 0);
             }
-            Repl::Plru { bits } => {
-                let ways = self.ways;
-                let set = idx / ways;
-                let way = idx % ways;
+            Replacement::TreePlru => {
+                let i = b + 2 * self.ways;
+                let mut bits = self.data[i];
                 // Point every node on the path away from `way`.
                 let mut node = 1usize;
-                let mut span = ways;
+                let mut span = self.ways;
                 let mut lo = 0usize;
                 while span > 1 {
                     span /= 2;
-                    let right = way >= lo + span;
-                    if right {
-                        bits[set] &= !(1 << node);
+                    if way >= lo + span {
+                        bits &= !(1 << node);
                         lo += span;
                         node = 2 * node + 1;
                     } else {
-                        bits[set] |= 1 << node;
+                        bits |= 1 << node;
                         node *= 2;
                     }
                 }
+                self.data[i] = bits;
             }
-            Repl::Srrip { rrpv } => {
-                rrpv[idx] = if fill { 2 } else { 0 };
-            }
-            Repl::Random { .. } => {}
+            Replacement::Srrip => self.set_rbyte(b, way, if fill { 2 } else { 0 }),
+            Replacement::Random => {}
         }
     }
 
-    fn victim_way(&mut self, base: usize) -> usize {
+    fn victim_way(&mut self, b: usize) -> usize {
         let ways = self.ways;
-        if let Some(w) = self.tags[base..base + ways]
-            .iter()
-            .position(|&t| t == INVALID)
-        {
-            return base + w;
+        if let Some(w) = self.data[b..b + ways].iter().position(|&t| t == INVALID) {
+            return w;
         }
-        match &mut self.repl {
-            Repl::Lru { stamp, .. } => {
-                let s = &stamp[base..base + ways];
-                let mut best = 0;
-                for w in 1..ways {
-                    if s[w] < s[best] {
-                        best = w;
-                    }
-                }
-                base + best
-            }
-            Repl::Plru { bits } => {
-                let set = base / ways;
+        match self.policy {
+            Replacement::Lru => (0..ways)
+                .find(|&w| self.rbyte(b, w) as usize == ways - 1)
+                .unwrap_or(0),
+            Replacement::TreePlru => {
+                let bits = self.data[b + 2 * ways];
                 let mut node = 1usize;
                 let mut span = ways;
                 let mut lo = 0usize;
                 while span > 1 {
                     span /= 2;
                     // bit set = the left half was used more recently → go right
-                    if bits[set] & (1 << node) != 0 {
+                    if bits & (1 << node) != 0 {
                         lo += span;
                         node = 2 * node + 1;
                     } else {
                         node *= 2;
                     }
                 }
-                base + lo
+                lo
             }
-            Repl::Srrip { rrpv } => loop {
-                if let Some(w) = rrpv[base..base + ways].iter().position(|&r| r >= 3) {
-                    break base + w;
+            Replacement::Srrip => loop {
+                if let Some(w) = (0..ways).find(|&w| self.rbyte(b, w) >= 3) {
+                    break w;
                 }
-                for r in &mut rrpv[base..base + ways] {
-                    *r += 1;
+                for w in 0..ways {
+                    let x = self.rbyte(b, w);
+                    self.set_rbyte(b, w, x + 1);
                 }
             },
-            Repl::Random { state } => {
-                *state ^= *state << 13;
-                *state ^= *state >> 7;
-                *state ^= *state << 17;
-                base + (*state % ways as u64) as usize
+            Replacement::Random => {
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                (self.rng % ways as u64) as usize
             }
         }
     }
@@ -258,16 +268,19 @@ impl Cache {
             self.stats.reads += 1;
         }
         match self.find(line) {
-            Some(i) => {
-                if self.flags[i] & PREFETCHED != 0 {
-                    self.flags[i] &= !PREFETCHED;
+            Some((b, w)) => {
+                let mi = b + self.ways + w;
+                let mut meta = self.data[mi];
+                if meta & PREFETCHED != 0 {
+                    meta &= !PREFETCHED;
                     self.stats.useful_prefetches += 1;
                 }
                 if write {
-                    self.flags[i] |= DIRTY;
+                    meta |= DIRTY;
                 }
-                self.touch(i, false);
-                Some(self.ready[i])
+                self.data[mi] = meta;
+                self.touch(b, w, false);
+                Some(meta & READY_MASK)
             }
             None => {
                 if write {
@@ -284,41 +297,44 @@ impl Cache {
     /// prefetch filtering); marks dirty when `write`.
     #[inline]
     pub fn probe(&mut self, line: u64, write: bool) -> Option<u64> {
-        let i = self.find(line)?;
+        let (b, w) = self.find(line)?;
+        let mi = b + self.ways + w;
         if write {
-            self.flags[i] |= DIRTY;
+            self.data[mi] |= DIRTY;
         }
-        Some(self.ready[i])
+        Some(self.data[mi] & READY_MASK)
     }
 
     /// Install `line` (ready at `ready`), evicting a victim when the set is full.
     pub fn fill(&mut self, line: u64, ready: u64, dirty: bool, prefetch: bool) -> Option<Victim> {
-        if let Some(i) = self.find(line) {
-            self.ready[i] = self.ready[i].min(ready);
-            if dirty {
-                self.flags[i] |= DIRTY;
-            }
+        let ready = ready.min(READY_MASK);
+        if let Some((b, w)) = self.find(line) {
+            let mi = b + self.ways + w;
+            let meta = self.data[mi];
+            let r = (meta & READY_MASK).min(ready);
+            self.data[mi] = (meta & !READY_MASK) | r | if dirty { DIRTY } else { 0 };
             return None;
         }
-        let base = self.base(line);
-        let i = self.victim_way(base);
-        let old = self.tags[i];
-        let victim = (old != INVALID).then(|| Victim {
+        let b = self.base(line);
+        let w = self.victim_way(b);
+        let old = self.data[b + w];
+        let old_meta = self.data[b + self.ways + w];
+        let victim = (old != INVALID).then_some(Victim {
             line: old,
-            dirty: self.flags[i] & DIRTY != 0,
+            dirty: old_meta & DIRTY != 0,
         });
         if let Some(v) = victim
             && v.dirty
         {
             self.stats.writebacks += 1;
         }
-        self.tags[i] = line;
-        self.ready[i] = ready;
-        self.flags[i] = (dirty as u8 * DIRTY) | (prefetch as u8 * PREFETCHED);
+        self.data[b + w] = line;
+        self.data[b + self.ways + w] =
+            ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         if prefetch {
             self.stats.prefetches += 1;
         }
-        self.touch(i, true);
+        self.touch(b, w, true);
         victim
     }
 
@@ -352,7 +368,7 @@ impl Cache {
         self.mshr[slot] = done;
     }
 
-    /// Drop all contents and counters (keeps geometry).
+    /// Clear the counters (contents stay).
     pub fn reset_stats(&mut self) {
         self.stats = CacheStats::default();
     }

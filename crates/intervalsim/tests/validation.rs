@@ -1,0 +1,45 @@
+//! The interval model against the detailed reference model over the built-in suite.
+
+mod common;
+
+use common::{config, run};
+use intervalsim::frontend::synthetic::Workload;
+
+#[test]
+fn interval_ipc_within_ten_percent_of_rob_on_the_suite() {
+    let ci = config("interval", &[]);
+    let cr = config("rob", &[]);
+    let mut diffs = Vec::new();
+    eprintln!(
+        "{:<16} {:>9} {:>9} {:>8}",
+        "workload", "interval", "rob", "diff"
+    );
+    for (name, w) in Workload::suite() {
+        let i = run(&ci, &w, 20_000, 60_000);
+        let r = run(&cr, &w, 20_000, 60_000);
+        let d = (i.core.ipc() - r.core.ipc()).abs() / r.core.ipc();
+        eprintln!(
+            "{name:<16} {:>9.3} {:>9.3} {:>7.1}%",
+            i.core.ipc(),
+            r.core.ipc(),
+            100.0 * d
+        );
+        diffs.push(d);
+    }
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    eprintln!("mean absolute IPC difference {:.1}%", 100.0 * mean);
+    assert!(mean <= 0.10, "mean absolute IPC difference {mean}");
+}
+
+#[test]
+fn results_are_deterministic() {
+    for model in ["interval", "rob"] {
+        let c = config(model, &[]);
+        let w = Workload::Mixed { footprint: 4 << 20 };
+        let mut a = run(&c, &w, 5_000, 30_000);
+        let mut b = run(&c, &w, 5_000, 30_000);
+        a.wall_seconds = 0.0;
+        b.wall_seconds = 0.0;
+        assert_eq!(a, b, "{model}");
+    }
+}
