@@ -32,7 +32,8 @@
 //! let mut stream = Workload::Alu.stream(1);
 //! let limits = sim::Limits { warmup: 1000, instructions: 20_000 };
 //! let stats = sim::run(&cfg, &mut stream, "alu", limits, |_| {}).unwrap();
-//! assert!(stats.core.ipc() > 3.9);
+//! // 4-wide, but gainestown has 3 ALUs: independent integer ops retire 3 per cycle
+//! assert!((stats.core.ipc() - 3.0).abs() < 0.05);
 //! assert_eq!(stats.core.cpi.total_slots(), stats.core.cycles * 4);
 //! ```
 
