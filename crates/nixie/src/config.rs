@@ -128,7 +128,8 @@ pub struct Mux {
     pub spin_us: u32,
     /// Day brightness 0.0–1.0 (duty within slot − blank).
     pub brightness: f32,
-    /// SCHED_FIFO priority for the multiplexer thread, 0 = normal scheduling.
+    /// SCHED_FIFO priority for the multiplexer thread when permitted (the log
+    /// says when not), 0 = normal scheduling.
     pub realtime_priority: u8,
     /// Lock memory with `mlockall`.
     pub lock_memory: bool,
@@ -141,7 +142,7 @@ impl Default for Mux {
             blank_us: 600,
             spin_us: 20,
             brightness: 1.0,
-            realtime_priority: 0,
+            realtime_priority: 10,
             lock_memory: false,
         }
     }

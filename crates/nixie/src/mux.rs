@@ -482,6 +482,15 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         Ok(())
     }
 
+    /// Runs slots until the slot grid reaches `deadline_ns` (slots the
+    /// host made the thread miss are skipped, not made up).
+    pub fn run_until(&mut self, deadline_ns: u64) -> Result<(), BackendError> {
+        while self.next_slot < deadline_ns {
+            self.step()?;
+        }
+        Ok(())
+    }
+
     /// Anodes off first, then blank code, colon and high voltage off.
     pub fn all_off(&mut self) -> Result<(), BackendError> {
         self.put(self.levels.without_anodes())?;

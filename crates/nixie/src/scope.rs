@@ -29,6 +29,8 @@ pub struct Run {
     pub timing: Timing,
     /// Lateness of every timed anode edge against its deadline (ns).
     pub lateness: Stats,
+    /// Recorded in virtual time (ideal timing) rather than real time.
+    pub virtual_time: bool,
 }
 
 impl Run {
@@ -58,7 +60,7 @@ pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Re
         let mut mux = Multiplexer::new(timing, cfg.cathode_map(), sim, timer, cell);
         mux.log_lateness();
         let origin = mux.next_slot_ns();
-        mux.run_frames(frames)?;
+        mux.run_until(origin + frames * TUBES as u64 * timing.slot_ns())?;
         mux.all_off()?;
         let lateness = Stats::of(&mut mux.lateness().to_vec());
         let (_, mut timer) = mux.into_parts();
@@ -95,6 +97,7 @@ pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Re
         origin_ns,
         timing,
         lateness,
+        virtual_time,
     })
 }
 
@@ -216,7 +219,12 @@ pub fn svg(run: &Run, window_ns: u64) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="40" fill="#7fa08a">recorded on the simulated board: every edge at the time the multiplexer wrote it</text>"##
+        r##"<text x="{LEFT}" y="40" fill="#7fa08a">recorded on the simulated board {}: every edge at the time the multiplexer wrote it</text>"##,
+        if run.virtual_time {
+            "in virtual time (ideal timing)"
+        } else {
+            "in real time"
+        }
     );
     // Blank periods: every anode off.
     let rows_bottom = TOP + rows.len() as f64 * ROW_H;
