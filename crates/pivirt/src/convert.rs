@@ -178,7 +178,12 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
             Some(p) => p.clone(),
             None => o.cache.kernel_deb(karch, o.kernel_version.as_deref())?,
         };
+        let sp = spinner(
+            o.quiet,
+            "unpacking the kernel package and reading module metadata",
+        );
         let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
+        sp.set_message("building the initramfs");
         rec.kernel_package = deb_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
@@ -193,11 +198,14 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
         wanted.push(&fstype);
         let info = initramfs::build(&tree, &busybox, &wanted, &dir.join("initrd.img"))?;
         if !info.missing.is_empty() {
-            tracing::warn!(
-                "kernel {} lacks drivers: {}",
+            rec.notes.push(format!(
+                "kernel {} has neither module nor built-in driver for: {}",
                 tree.version,
                 info.missing.join(", ")
-            );
+            ));
+        }
+        if let Some(note) = kernel_series_note(&report.kernel_versions, &tree.version) {
+            rec.notes.push(note);
         }
         rec.initramfs_modules = info.modules.clone();
         let dtb = if o.machine == Machine::Raspi3b {
@@ -212,6 +220,7 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
         } else {
             None
         };
+        sp.finish_and_clear();
         kernel_tree = Some(tree);
         ("vmlinuz".to_string(), Some("initrd.img".to_string()), dtb)
     } else {
@@ -233,7 +242,9 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
         if let Some(tree) = &kernel_tree
             && o.guest_modules != GuestModules::None
         {
+            let sp = spinner(o.quiet, "installing kernel modules into the copy (debugfs)");
             let n = install_modules(&e2, tree, o.guest_modules, &rec.initramfs_modules)?;
+            sp.finish_and_clear();
             rec.fixups.push(format!(
                 "installed {n} files of kernel {} into the root filesystem",
                 tree.version
@@ -274,6 +285,32 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
     };
     write_outputs(&dir, &file)?;
     Ok(file)
+}
+
+fn spinner(quiet: bool, msg: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// Compare the image's own kernel series (`6.1.21-v8+`) with the Debian one (`6.1.0-50-arm64`).
+pub fn kernel_series_note(image_versions: &[String], debian: &str) -> Option<String> {
+    let series = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    let d = series(debian);
+    let first = image_versions.first()?;
+    if image_versions.iter().any(|v| series(v) == d) {
+        Some(format!(
+            "the image's kernel {first} and Debian's {debian} are both {d}.x"
+        ))
+    } else {
+        Some(format!(
+            "the image ran kernel {first}; Debian's {debian} is series {d}.x (pick another with --kernel-version or --kernel-deb)"
+        ))
+    }
 }
 
 /// Write `pivirt.toml`, `run.sh` and `pivirt.service` into `dir`.
@@ -688,6 +725,15 @@ pub fn parse_user(s: &str) -> Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_notes() {
+        let n = kernel_series_note(&["6.1.21-v8+".into()], "6.1.0-50-arm64").unwrap();
+        assert!(n.contains("both 6.1.x"), "{n}");
+        let n = kernel_series_note(&["6.12.25+rpt-rpi-v8".into()], "6.1.0-50-arm64").unwrap();
+        assert!(n.contains("series 6.1.x"), "{n}");
+        assert!(kernel_series_note(&[], "6.1.0-50-arm64").is_none());
+    }
 
     #[test]
     fn users_and_libraries() {

@@ -217,6 +217,9 @@ pub struct Conversion {
     pub initramfs_modules: Vec<String>,
     /// Fix-ups applied to the copy, one line each.
     pub fixups: Vec<String>,
+    /// Things worth knowing (kernel series differences, missing drivers).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Shell-quote one word.
@@ -259,7 +262,7 @@ pub fn run_script(vm: &VmConfig) -> String {
 /// A systemd unit that runs the machine in the background (serial console to the journal).
 pub fn systemd_unit(dir: &Path, name: &str) -> String {
     format!(
-        "[Unit]\nDescription=Raspberry Pi {name} under QEMU (pivirt)\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nExecStart={}/run.sh -serial mon:stdio\nRestart=on-failure\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n",
+        "[Unit]\nDescription=Raspberry Pi {name} under QEMU (pivirt)\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nExecStart={}/run.sh\nRestart=on-failure\nRestartSec=5\n\n[Install]\nWantedBy=multi-user.target\n",
         dir.display()
     )
 }

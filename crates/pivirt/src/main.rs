@@ -230,6 +230,9 @@ fn real_main() -> Result<()> {
             for x in &f.conversion.fixups {
                 println!("  fix-up: {x}");
             }
+            for x in &f.conversion.notes {
+                println!("  note: {x}");
+            }
             println!(
                 "start it with: pivirt run {}   (or {}/run.sh)",
                 to.display(),
@@ -249,6 +252,7 @@ fn real_main() -> Result<()> {
                     bridge,
                     append,
                     forwards: None,
+                    qemu_extra: Vec::new(),
                 },
             )?;
             if !st.success() {

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub append: Option<String>,
     /// Replace the user-mode forwards with these (host, guest) TCP pairs.
     pub forwards: Option<Vec<(u16, u16)>>,
+    /// Extra QEMU arguments, appended.
+    pub qemu_extra: Vec<String>,
 }
 
 /// The QEMU command for `dir` with `opts` applied.
@@ -31,6 +33,7 @@ pub fn command(dir: &Path, opts: &RunOptions) -> Result<Command> {
     apply(&mut vm, opts)?;
     let mut c = tools::command(vm.qemu_program(), "qemu-system-arm")?;
     c.args(vm.qemu_args(dir));
+    c.args(&opts.qemu_extra);
     Ok(c)
 }
 

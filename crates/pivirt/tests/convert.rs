@@ -154,3 +154,54 @@ fn clear_errors() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("net.bridge.bridge-nf-call-iptables=0"));
 }
+
+#[test]
+fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
+    let cache = common::cache();
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("pi.img");
+    let extra = vec![
+        ("kernel8.img".to_string(), b"pi kernel bytes".to_vec()),
+        ("bcm2710-rpi-3-b.dtb".to_string(), b"pi dtb bytes".to_vec()),
+        ("initramfs8".to_string(), b"pi initramfs bytes".to_vec()),
+        (
+            "config.txt".to_string(),
+            b"arm_64bit=1\ninitramfs initramfs8 followkernel\n".to_vec(),
+        ),
+    ];
+    busybox_image(
+        &cache,
+        Arch::Arm64,
+        &img,
+        0x0f0f0f03,
+        RootNaming::Device,
+        extra,
+    )
+    .unwrap();
+    let before = common::sha256(&img);
+    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Raspi3b);
+    o.cache = cache;
+    o.quiet = true;
+    let f = convert(&o).unwrap();
+    assert_eq!(common::sha256(&img), before);
+    assert_eq!(f.vm.kernel, "kernel8.img");
+    assert_eq!(f.vm.dtb.as_deref(), Some("bcm2710-rpi-3-b.dtb"));
+    assert_eq!(f.vm.initrd.as_deref(), Some("initramfs8"));
+    assert_eq!(
+        std::fs::read(t.path().join("vm/kernel8.img")).unwrap(),
+        b"pi kernel bytes"
+    );
+    // The Pi's own device names stay: the SD card is mmcblk0 on this machine too.
+    assert!(
+        f.vm.cmdline.contains("root=/dev/mmcblk0p2"),
+        "{}",
+        f.vm.cmdline
+    );
+    assert!(f.vm.cmdline.starts_with("console=ttyAMA0,115200 "));
+    let len = std::fs::metadata(t.path().join("vm/disk.img"))
+        .unwrap()
+        .len();
+    assert_eq!(len, 256 << 20);
+    let run = std::fs::read_to_string(t.path().join("vm/run.sh")).unwrap();
+    assert!(run.contains("-M raspi3b") && run.contains("usb-net,netdev=net0"));
+}
