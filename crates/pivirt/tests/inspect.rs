@@ -114,3 +114,57 @@ fn cli_inspect_json_and_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a disk image"), "{err}");
 }
+
+#[test]
+fn missing_root_partition_and_unknown_architecture_are_named() {
+    // A disk with only a FAT partition.
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("fat-only.img");
+    {
+        let mut f = std::fs::File::create(&p).unwrap();
+        f.set_len(40 << 20).unwrap();
+        pivirt::partition::write_mbr(
+            &mut f,
+            0xabcdef01,
+            &[pivirt::partition::MbrSpec {
+                kind: 0x0c,
+                start_lba: 8192,
+                sectors: 32 << 11,
+            }],
+        )
+        .unwrap();
+        let part = pivirt::partition::Slice::new(&mut f, 8192 * 512, 32 << 20);
+        fatfs::format_volume(part, fatfs::FormatVolumeOptions::new()).unwrap();
+    }
+    let e = PiImage::open(&p).err().unwrap().to_string();
+    assert!(e.contains("no ext2/3/4 root partition"), "{e}");
+
+    // A root whose /bin/sh is a script: no ELF header to read the architecture from.
+    let root = t.path().join("root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::write(root.join("bin/sh"), "#!/bin/true\n").unwrap();
+    let img = t.path().join("noarch.img");
+    build(
+        &ImageSpec {
+            disk_id: 1,
+            boot_mib: 16,
+            root_mib: 8,
+            boot_files: vec![],
+            root_dir: root,
+            root_label: "r".into(),
+            root_uuid: "11111111-2222-3333-4444-555555555556".into(),
+        },
+        &img,
+    )
+    .unwrap();
+    let r = inspect(&mut PiImage::open(&img).unwrap()).unwrap();
+    assert_eq!(r.arch, None);
+    assert!(!r.machines[0].ok);
+    let o = pivirt::convert::ConvertOptions::new(
+        img,
+        t.path().join("out"),
+        pivirt::machine::Machine::Virt,
+    );
+    let e = pivirt::convert::convert(&o).unwrap_err().to_string();
+    assert!(e.contains("unknown architecture"), "{e}");
+}
