@@ -51,29 +51,16 @@ pub fn unpack(cache_dir: &Path, deb: &Path) -> Result<KernelTree> {
         .ok_or_else(|| anyhow!("{}: not a .deb file name", deb.display()))?;
     let root = cache_dir.join("kernels").join(&stem);
     let done = root.join(".pivirt-complete");
-    fs::create_dir_all(cache_dir.join("kernels"))?;
-    // One unpacker at a time per cache (parallel conversions share it).
-    let lock = fs::File::create(cache_dir.join("kernels/.lock"))?;
-    let _guard = Flock::exclusive(&lock)?;
     if !done.exists() {
-        let tmp = cache_dir.join("kernels").join(format!(".{stem}.partial"));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        deb::extract(deb, &tmp, |p| {
-            p.starts_with("boot/vmlinuz-")
-                || p.starts_with("lib/modules/")
-                || p.starts_with("usr/lib/modules/")
-                || (p.starts_with("usr/lib/linux-image-") && p.ends_with(".dtb"))
-        })?;
-        let _ = fs::remove_dir_all(&root);
-        fs::rename(&tmp, &root)?;
-        let (_, mdir) = locate(&root, deb)?;
-        let idx = ModuleIndex::scan(&mdir)?;
-        if idx.modules.is_empty() {
-            return Err(anyhow!("{}: no kernel modules in package", deb.display()));
+        fs::create_dir_all(cache_dir.join("kernels"))
+            .with_context(|| format!("cannot write the cache {}", cache_dir.display()))?;
+        // One unpacker at a time per cache (parallel conversions share it); a finished unpack
+        // is only read, so a read-only cache works once filled.
+        let lock = fs::File::create(cache_dir.join("kernels/.lock"))?;
+        let _guard = Flock::exclusive(&lock)?;
+        if !done.exists() {
+            unpack_into(cache_dir, deb, &stem, &root, &done)?;
         }
-        idx.write_text()?;
-        fs::write(&done, "")?;
     }
     let (version, mdir) = locate(&root, deb)?;
     let index = ModuleIndex::load_text(&mdir)?;
@@ -83,6 +70,30 @@ pub fn unpack(cache_dir: &Path, deb: &Path) -> Result<KernelTree> {
         version,
         index,
     })
+}
+
+fn unpack_into(cache_dir: &Path, deb: &Path, stem: &str, root: &Path, done: &Path) -> Result<()> {
+    {
+        let tmp = cache_dir.join("kernels").join(format!(".{stem}.partial"));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        deb::extract(deb, &tmp, |p| {
+            p.starts_with("boot/vmlinuz-")
+                || p.starts_with("lib/modules/")
+                || p.starts_with("usr/lib/modules/")
+                || (p.starts_with("usr/lib/linux-image-") && p.ends_with(".dtb"))
+        })?;
+        let _ = fs::remove_dir_all(root);
+        fs::rename(&tmp, root)?;
+        let (_, mdir) = locate(root, deb)?;
+        let idx = ModuleIndex::scan(&mdir)?;
+        if idx.modules.is_empty() {
+            return Err(anyhow!("{}: no kernel modules in package", deb.display()));
+        }
+        idx.write_text()?;
+        fs::write(done, "")?;
+    }
+    Ok(())
 }
 
 fn locate(root: &Path, deb: &Path) -> Result<(String, PathBuf)> {
