@@ -6,6 +6,7 @@
 //! ```text
 //!  slot start                      on_at                        off_at      next slot
 //!  |-- anodes off, BCD = blank --->|-- BCD = digit, anode on --->|-- off --->|
+//!                                  |   (colon with it, if shown)  |
 //!  |<------- blank (600 µs) ------>|<-- duty × (slot − blank) -->|
 //! ```
 //!
@@ -414,11 +415,13 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         self.next_slot = start + slot;
         self.tube = (tube + 1) % TUBES;
 
-        // 1. every anode off (colon and HV follow the frame), 2. blank code.
+        // 1. every anode off (and the colon, which is lit together with
+        // the anodes so it dims with the tubes; HV follows the frame),
+        // 2. blank code.
         let base = self
             .levels
             .without_anodes()
-            .with(Signal::Colon, f.colon && f.hv)
+            .with(Signal::Colon, false)
             .with(Signal::HvEnable, f.hv);
         self.put(base)?;
         self.put(base.with_bcd(BLANK_CODE))?;
@@ -447,7 +450,11 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         }
         // 3. digit code while dark, 4. anode on.
         self.put(base.with_bcd(code))?;
-        let t_on = self.put(base.with_bcd(code).with(Signal::Anode(tube as u8), true))?;
+        let lit = base
+            .with_bcd(code)
+            .with(Signal::Anode(tube as u8), true)
+            .with(Signal::Colon, f.colon);
+        let t_on = self.put(lit)?;
         let off_at = (t_on + target).min(slot_end);
         self.timer.sleep_until(off_at);
         // 5. anode off.
@@ -625,15 +632,17 @@ mod tests {
             .iter()
             .map(|s| (s.t_ns - 1_000, s.levels))
             .collect();
-        let base = Levels::all_off()
-            .with(Signal::Colon, true)
-            .with(Signal::HvEnable, true);
+        let base = Levels::all_off().with(Signal::HvEnable, true);
+        let lit = base
+            .with_bcd(1)
+            .with(Signal::Anode(0), true)
+            .with(Signal::Colon, true);
         assert_eq!(
             s,
             vec![
                 (0, base),
                 (600_000, base.with_bcd(1)),
-                (600_000, base.with_bcd(1).with(Signal::Anode(0), true)),
+                (600_000, lit),
                 (2_500_000, base.with_bcd(1)),
             ]
         );

@@ -67,9 +67,10 @@ pub struct TubeLook {
     pub level: f64,
 }
 
-/// Turns integrated light into what each tube and the colon look like.
+/// Turns integrated light into what each tube and the colon look like
+/// (colon level 0.0–1.0).
 /// `max_duty` is the duty of a tube at full brightness (¼ × (slot − blank)/slot).
-pub fn look(glow: &Glow, daemon: &Daemon, max_duty: f64) -> ([TubeLook; TUBES], bool) {
+pub fn look(glow: &Glow, daemon: &Daemon, max_duty: f64) -> ([TubeLook; TUBES], f64) {
     let map = daemon.config().cathode_map();
     let mut tubes = [TubeLook {
         digit: None,
@@ -81,7 +82,9 @@ pub fn look(glow: &Glow, daemon: &Daemon, max_duty: f64) -> ([TubeLook; TUBES], 
             look.level = (duty / max_duty).clamp(0.0, 1.0);
         }
     }
-    (tubes, glow.colon_duty() > 0.5)
+    // The colon is lit together with the anodes: its full duty is four tubes'.
+    let colon = (glow.colon_duty() / (max_duty * TUBES as f64)).clamp(0.0, 1.0);
+    (tubes, colon)
 }
 
 fn glow_color(level: f64) -> Color {
@@ -90,7 +93,7 @@ fn glow_color(level: f64) -> Color {
     Color::Rgb((255.0 * k) as u8, (120.0 * k) as u8, (30.0 * k) as u8)
 }
 
-fn draw(f: &mut TermFrame, tubes: &[TubeLook; TUBES], colon: bool, status: &[String]) {
+fn draw(f: &mut TermFrame, tubes: &[TubeLook; TUBES], colon: f64, status: &[String]) {
     let area = f.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -131,8 +134,8 @@ fn draw(f: &mut TermFrame, tubes: &[TubeLook; TUBES], colon: bool, status: &[Str
             *a,
         );
     }
-    let dot = if colon { "●" } else { " " };
-    let colon_style = Style::default().fg(glow_color(1.0));
+    let dot = if colon > 0.02 { "●" } else { " " };
+    let colon_style = Style::default().fg(glow_color(colon));
     let colon_lines = vec![
         Line::raw(""),
         Line::raw(""),
@@ -154,7 +157,7 @@ fn status_lines(
     daemon: &Daemon,
     shown: &Shown,
     tubes: &[TubeLook; TUBES],
-    colon: bool,
+    colon: f64,
 ) -> Vec<String> {
     let pins: String = tubes
         .iter()
@@ -162,7 +165,7 @@ fn status_lines(
         .map(|(i, t)| {
             let d = t.digit.map_or(' ', |d| char::from(b'0' + d));
             if i == 1 {
-                format!("{d}{}", if colon { ':' } else { ' ' })
+                format!("{d}{}", if colon > 0.02 { ':' } else { ' ' })
             } else {
                 d.to_string()
             }
