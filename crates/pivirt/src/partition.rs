@@ -94,6 +94,18 @@ pub struct PartitionTable {
 
 impl PartitionTable {
     /// Read the table of a disk image.
+    ///
+    /// ```
+    /// use pivirt::partition::{MbrSpec, PartitionTable, write_mbr};
+    /// let mut disk = std::io::Cursor::new(vec![0u8; 1 << 20]);
+    /// let parts = [
+    ///     MbrSpec { kind: 0x0c, start_lba: 8, sectors: 64 },
+    ///     MbrSpec { kind: 0x83, start_lba: 72, sectors: 128 },
+    /// ];
+    /// write_mbr(&mut disk, 0x5eed1e55, &parts).unwrap();
+    /// let t = PartitionTable::read(&mut disk).unwrap();
+    /// assert_eq!(t.get(2).unwrap().partuuid, "5eed1e55-02");
+    /// ```
     pub fn read<R: Read + Seek>(disk: &mut R) -> Result<Self, PartitionError> {
         let mut mbr = [0u8; 512];
         disk.seek(SeekFrom::Start(0))?;
