@@ -304,18 +304,19 @@ impl<R: Read> CompactReader<R> {
         let start = self.pos;
         let rec_off = self.base + start as u64 + HEADER as u64;
         let record = self.record;
-        let path = self.path.clone();
+        let path = self.path.as_str();
         let end = self.end;
         let buf = &self.buf[..end];
+        let codec = &mut self.codec;
         let mut p = start;
         let trunc = |what: &str| TraceError::Truncated {
-            path: path.clone(),
+            path: path.to_string(),
             record,
             offset: rec_off,
             detail: format!("stream ends inside the record ({what})"),
         };
         let corrupt = |at: usize, what: String| TraceError::Corrupt {
-            path: path.clone(),
+            path: path.to_string(),
             record,
             offset: rec_off + (at - start) as u64,
             detail: what,
@@ -352,9 +353,9 @@ impl<R: Read> CompactReader<R> {
         let mut ins = Instr::new(0, kind);
         ins.taken = head & 0x20 != 0;
         ins.pc = if head & 0x10 != 0 {
-            self.codec.next_pc
+            codec.next_pc
         } else {
-            self.codec
+            codec
                 .next_pc
                 .wrapping_add(unzigzag(varint(&mut p, "pc")?) as u64)
         };
@@ -401,8 +402,8 @@ impl<R: Read> CompactReader<R> {
         for k in 0..n_mem as usize {
             let sw = byte(&mut p, "access size")?;
             let delta = unzigzag(varint(&mut p, "address")?);
-            let addr = self.codec.prev_addr[k].wrapping_add(delta as u64);
-            self.codec.prev_addr[k] = addr;
+            let addr = codec.prev_addr[k].wrapping_add(delta as u64);
+            codec.prev_addr[k] = addr;
             ins.push_mem(addr, sw & 0x7f, sw & 0x80 != 0);
         }
         if head & 0x80 != 0 {
@@ -413,7 +414,7 @@ impl<R: Read> CompactReader<R> {
                 .ok_or_else(|| corrupt(at, format!("synchronisation op {op} is not defined")))?;
             ins.target = varint(&mut p, "sync object")?;
         }
-        self.codec.next_pc = if ins.kind == Kind::Branch && ins.taken {
+        codec.next_pc = if ins.kind == Kind::Branch && ins.taken {
             ins.target
         } else {
             ins.pc.wrapping_add(ins.len as u64)

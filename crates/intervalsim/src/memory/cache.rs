@@ -61,6 +61,9 @@ pub struct Cache {
     policy: Replacement,
     rng: u64,
     mshr: Vec<u64>,
+    /// Last line hit and its way's tag index: a repeated hit on the most recently used line
+    /// changes no replacement state, so it skips the set scan.
+    last: (u64, usize),
     /// Counters.
     pub stats: CacheStats,
 }
@@ -115,6 +118,7 @@ impl Cache {
             policy: replacement,
             rng: 0x2545_f491_4f6c_dd1d,
             mshr: vec![0; mshrs.max(1) as usize],
+            last: (INVALID, 0),
             stats: CacheStats::default(),
         }
     }
@@ -180,14 +184,20 @@ impl Cache {
     fn touch(&mut self, b: usize, way: usize, fill: bool) {
         match self.policy {
             Replacement::Lru => {
-                let r = self.rbyte(b, way);
-                for w in 0..self.ways {
-                    let x = self.rbyte(b, w);
-                    if x < r {
-                        self.set_rbyte(b, w, x + 1);
+                // Age every rank below the touched way's, eight ranks per word (ranks < 64, so
+                // the per-byte subtraction never borrows across bytes).
+                let r = self.rbyte(b, way) as u64;
+                if r != 0 {
+                    const H: u64 = 0x8080_8080_8080_8080;
+                    const ONES: u64 = 0x0101_0101_0101_0101;
+                    let first = b + 2 * self.ways;
+                    for i in first..first + self.ways.div_ceil(8) {
+                        let x = self.data[i];
+                        let below = !((x | H) - r * ONES) & H;
+                        self.data[i] = x + (below >> 7);
                     }
+                    self.set_rbyte(b, way, 0);
                 }
-                self.set_rbyte(b, way, 0);
             }
             Replacement::TreePlru => {
                 let i = b + 2 * self.ways;
@@ -267,8 +277,23 @@ impl Cache {
         } else {
             self.stats.reads += 1;
         }
+        let (last_line, ti) = self.last;
+        if last_line == line && self.data[ti] == line {
+            let mi = ti + self.ways;
+            let mut meta = self.data[mi];
+            if meta & PREFETCHED != 0 {
+                meta &= !PREFETCHED;
+                self.stats.useful_prefetches += 1;
+            }
+            if write {
+                meta |= DIRTY;
+            }
+            self.data[mi] = meta;
+            return Some(meta & READY_MASK);
+        }
         match self.find(line) {
             Some((b, w)) => {
+                self.last = (line, b + w);
                 let mi = b + self.ways + w;
                 let mut meta = self.data[mi];
                 if meta & PREFETCHED != 0 {
@@ -329,6 +354,7 @@ impl Cache {
             self.stats.writebacks += 1;
         }
         self.data[b + w] = line;
+        self.last = (line, b + w);
         self.data[b + self.ways + w] =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         if prefetch {

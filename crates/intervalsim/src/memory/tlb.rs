@@ -26,6 +26,8 @@ pub struct Tlbs {
     stlb: Cache,
     page_shift: u32,
     walk_penalty: u32,
+    /// Last page translated on each side: a repeat hits the MRU entry, which changes nothing.
+    last_page: [u64; 2],
     /// Counters.
     pub stats: TlbStats,
 }
@@ -49,6 +51,7 @@ impl Tlbs {
             stlb: mk("stlb", c.stlb.entries, c.stlb.ways, c.stlb.latency),
             page_shift: c.stlb.page_size.0.trailing_zeros(),
             walk_penalty: c.stlb.walk_penalty,
+            last_page: [u64::MAX; 2],
             stats: TlbStats::default(),
         }
     }
@@ -58,6 +61,15 @@ impl Tlbs {
     #[inline]
     pub fn translate(&mut self, addr: u64, instr: bool) -> u32 {
         let page = addr >> self.page_shift;
+        if self.last_page[instr as usize] == page {
+            if instr {
+                self.stats.itlb_accesses += 1;
+                return self.itlb.latency();
+            }
+            self.stats.dtlb_accesses += 1;
+            return self.dtlb.latency();
+        }
+        self.last_page[instr as usize] = page;
         let l1 = if instr {
             self.stats.itlb_accesses += 1;
             &mut self.itlb
