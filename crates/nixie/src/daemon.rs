@@ -67,6 +67,7 @@ pub struct Daemon {
     frame: Arc<FrameCell>,
     started: Instant,
     last: Option<Shown>,
+    synced: Option<bool>,
 }
 
 fn make_display(cfg: &Config) -> Result<Display> {
@@ -99,6 +100,7 @@ impl Daemon {
             frame: Arc::new(FrameCell::new(Frame::DARK)),
             started: Instant::now(),
             last: None,
+            synced: None,
         })
     }
 
@@ -130,9 +132,19 @@ impl Daemon {
     /// Renders and publishes the frame for the clock's now, `uptime` after
     /// start-up.
     pub fn tick_at(&mut self, uptime: Duration) -> Shown {
-        let shown = self
-            .display
-            .render(self.clock.now(), self.clock.sync(), uptime);
+        let sync = self.clock.sync();
+        if self.synced != Some(sync.synchronised) {
+            if sync.synchronised {
+                tracing::info!(
+                    "clock synchronised by NTP (max error {:.1} ms)",
+                    sync.max_error_us as f64 / 1000.0
+                );
+            } else {
+                tracing::warn!("clock not synchronised by NTP; the colon shows it");
+            }
+            self.synced = Some(sync.synchronised);
+        }
+        let shown = self.display.render(self.clock.now(), sync, uptime);
         if self.last.map(|l| (l.mode, l.night)) != Some((shown.mode, shown.night)) {
             tracing::debug!(
                 "display: {:?}{}",
