@@ -169,6 +169,9 @@ pub struct PinMap {
     pub colon: u32,
     /// High-voltage enable line, if the supply has one wired.
     pub hv_enable: Option<u32>,
+    /// Lines driven active-low (e.g. an optocoupler LED wired from 3.3 V to
+    /// the GPIO): the backend inverts them, [`Levels`] stays logical.
+    pub active_low: Vec<u32>,
 }
 
 impl PinMap {

@@ -94,6 +94,8 @@ pub struct Pins {
     pub colon: u32,
     /// High-voltage enable line (optional).
     pub hv_enable: Option<u32>,
+    /// Lines wired active-low (driven low to switch on).
+    pub active_low: Vec<u32>,
 }
 
 impl Default for Pins {
@@ -104,6 +106,7 @@ impl Default for Pins {
             anodes: [5, 6, 13, 19],
             colon: 26,
             hv_enable: Some(21),
+            active_low: Vec::new(),
         }
     }
 }
@@ -324,6 +327,14 @@ impl Config {
             }
             used.push((key, line));
         }
+        for (i, line) in p.active_low.iter().enumerate() {
+            if !used.iter().any(|(_, l)| l == line) {
+                return Err(bad(
+                    &format!("pins.active_low[{i}]"),
+                    format!("line {line} is not one of the pins above"),
+                ));
+            }
+        }
         if p.chip.is_empty() {
             return Err(bad(
                 "pins.chip",
@@ -466,6 +477,7 @@ impl Config {
             anodes: self.pins.anodes,
             colon: self.pins.colon,
             hv_enable: self.pins.hv_enable,
+            active_low: self.pins.active_low.clone(),
         }
     }
 
@@ -539,6 +551,10 @@ mod tests {
                 "anti_poisoning.seconds_per_cathode",
             ),
             ("timezone = \"Nowhere/Special\"\n", "timezone"),
+            (
+                "[pins]\nactive_low = [5, 40]\n",
+                "pins.active_low[1]: line 40 is not one of the pins",
+            ),
             (
                 "[tubes]\ncathodes = [[0,1,2,3,4,5,6,7,8,8],[0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9]]\n",
                 "tubes.cathodes: tube 1",

@@ -2,7 +2,8 @@
 //! `gpiocdev`.
 //!
 //! All lines are requested once, as outputs starting inactive, in a single
-//! request owned by this process; the kernel releases them (and the lines
+//! request owned by this process (lines listed as active-low are inverted
+//! by the kernel, so the daemon only ever speaks of logical levels); the kernel releases them (and the lines
 //! float back to their pull state) if the process dies. No sysfs, no
 //! `/dev/mem`, so the daemon runs as an ordinary user in the `gpio` group.
 //! Each [`Backend::write`] becomes one `GPIO_V2_LINE_SET_VALUES` ioctl
@@ -44,17 +45,26 @@ impl GpioBackend {
     /// (anodes off, colon off, HV off, BCD 0000 until the first write).
     pub fn open(chip: &str, map: &PinMap) -> Result<GpioBackend, BackendError> {
         let pins = map.lines();
-        let offsets: Vec<u32> = pins.iter().map(|&(_, p)| p).collect();
-        let request = gpiocdev::Request::builder()
-            .on_chip(chip)
-            .with_consumer("nixie")
-            .with_lines(&offsets)
-            .as_output(Value::Inactive)
-            .request()
-            .map_err(|source| BackendError::Open {
-                chip: chip.to_string(),
-                source,
-            })?;
+        let (low, high): (Vec<u32>, Vec<u32>) = pins
+            .iter()
+            .map(|&(_, p)| p)
+            .partition(|p| map.active_low.contains(p));
+        let mut builder = gpiocdev::Request::builder();
+        builder.on_chip(chip).with_consumer("nixie");
+        if !high.is_empty() {
+            builder.with_lines(&high).as_output(Value::Inactive);
+        }
+        if !low.is_empty() {
+            // Inactive = electrically high on an active-low line: off.
+            builder
+                .with_lines(&low)
+                .as_active_low()
+                .as_output(Value::Inactive);
+        }
+        let request = builder.request().map_err(|source| BackendError::Open {
+            chip: chip.to_string(),
+            source,
+        })?;
         Ok(GpioBackend {
             request,
             pins,
@@ -98,6 +108,7 @@ mod tests {
             anodes: [5, 6, 13, 19],
             colon: 26,
             hv_enable: Some(21),
+            active_low: vec![5, 6, 13, 19],
         }
     }
 
