@@ -464,10 +464,15 @@ impl Config {
                 ));
             }
         }
-        if !self.timezone.is_empty() {
-            crate::clock::load_zone(Some(&self.timezone)).map_err(|e| bad("timezone", e))?;
+        if let Some(name) = self.zone_name() {
+            crate::clock::load_zone(Some(name)).map_err(|e| bad("timezone", e))?;
         }
         Ok(())
+    }
+
+    /// The configured IANA zone name, `None` for the system's local zone.
+    pub fn zone_name(&self) -> Option<&str> {
+        (!self.timezone.is_empty()).then_some(self.timezone.as_str())
     }
 
     /// The pin map.

@@ -71,8 +71,7 @@ pub struct Daemon {
 }
 
 fn make_display(cfg: &Config) -> Result<Display> {
-    let name = (!cfg.timezone.is_empty()).then_some(cfg.timezone.as_str());
-    let (tz, src) = load_zone(name).map_err(anyhow::Error::msg)?;
+    let (tz, src) = load_zone(cfg.zone_name()).map_err(anyhow::Error::msg)?;
     let zone = tz.iana_name().unwrap_or("local").to_string();
     match src {
         ZoneSource::System => tracing::info!("time zone {zone} (system tz database)"),
@@ -177,6 +176,18 @@ impl Daemon {
         Ok(r)
     }
 
+    /// Starts the multiplexer thread on `backend` with the running
+    /// configuration, reading this daemon's frames.
+    pub fn spawn_mux<B: Backend + 'static>(&self, backend: B) -> Result<MuxThread<B>> {
+        Ok(MuxThread::spawn(
+            self.cfg.timing(),
+            self.cfg.cathode_map(),
+            backend,
+            self.frame_cell(),
+            self.cfg.realtime(),
+        )?)
+    }
+
     /// Handles a pending SIGHUP; restarts the multiplexer if its parameters
     /// changed. Returns the (possibly new) multiplexer thread.
     pub fn handle_reload<B: Backend + 'static>(
@@ -202,13 +213,7 @@ impl Daemon {
                 }
                 let backend = mux.stop().context("stopping the multiplexer")?;
                 tracing::info!("multiplexer restarted with the new timing");
-                Ok(MuxThread::spawn(
-                    self.cfg.timing(),
-                    self.cfg.cathode_map(),
-                    backend,
-                    self.frame_cell(),
-                    self.cfg.realtime(),
-                )?)
+                self.spawn_mux(backend)
             }
         }
     }
@@ -217,13 +222,7 @@ impl Daemon {
     /// anode, the colon and the high voltage are turned off before return.
     pub fn run<B: Backend + 'static>(&mut self, backend: B, flags: &SignalFlags) -> Result<()> {
         self.tick();
-        let mut mux = MuxThread::spawn(
-            self.cfg.timing(),
-            self.cfg.cathode_map(),
-            backend,
-            self.frame_cell(),
-            self.cfg.realtime(),
-        )?;
+        let mut mux = self.spawn_mux(backend)?;
         tracing::info!(
             "running: {} Hz, blank {} µs, brightness {}",
             self.cfg.mux.frame_hz,

@@ -155,8 +155,7 @@ fn sim(cfg: &Config, args: &SimArgs, clock: &dyn TimeSource) -> Result<()> {
             hv: true,
         },
         None => {
-            let name = (!cfg.timezone.is_empty()).then_some(cfg.timezone.as_str());
-            let (tz, _) = nixie::clock::load_zone(name).map_err(anyhow::Error::msg)?;
+            let (tz, _) = nixie::clock::load_zone(cfg.zone_name()).map_err(anyhow::Error::msg)?;
             let display = nixie::display::Display::new(cfg, tz);
             let mut f = display
                 .render(clock.now(), clock.sync(), Duration::from_secs(3600))

@@ -394,6 +394,13 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         Ok(t)
     }
 
+    /// Adds `delta` ns to the light `tube` has had beyond its nominal share
+    /// (negative: owed), within ±[`DEBT_LIMIT`] slots.
+    fn owe(&mut self, tube: usize, delta: i64) {
+        let limit = DEBT_LIMIT * self.timing.max_on_ns() as i64;
+        self.debt[tube] = (self.debt[tube] + delta).clamp(-limit, limit);
+    }
+
     /// Runs one slot (one tube); returns after its anode went off.
     pub fn step(&mut self) -> Result<(), BackendError> {
         let slot = self.timing.slot_ns();
@@ -444,8 +451,7 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         now = self.timer.now_ns();
         let slot_end = start + slot;
         if target == 0 || now + 1_000 >= slot_end {
-            self.debt[tube] =
-                (self.debt[tube] - nominal).clamp(-DEBT_LIMIT * max_on, DEBT_LIMIT * max_on);
+            self.owe(tube, -nominal);
             return Ok(());
         }
         // 3. digit code while dark, 4. anode on.
@@ -464,8 +470,7 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
             log.push(t_off.saturating_sub(off_at));
         }
         let actual = self.last_off.saturating_sub(t_on) as i64;
-        self.debt[tube] =
-            (self.debt[tube] + actual - nominal).clamp(-DEBT_LIMIT * max_on, DEBT_LIMIT * max_on);
+        self.owe(tube, actual - nominal);
         Ok(())
     }
 

@@ -90,8 +90,7 @@ pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Re
     };
     let mut recording = probe.recording(end);
     // Analyse whole frames only: drop the final all-off write's tail.
-    recording.end_ns = origin_ns + frames * TUBES as u64 * timing.slot_ns();
-    recording.samples.retain(|s| s.t_ns <= recording.end_ns);
+    recording.clip(origin_ns + frames * TUBES as u64 * timing.slot_ns());
     Ok(Run {
         recording,
         origin_ns,

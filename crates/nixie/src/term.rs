@@ -208,13 +208,7 @@ fn status_lines(
 pub fn run(daemon: &mut Daemon, flags: &SignalFlags) -> Result<()> {
     let (sim, probe): (SimBackend, SimProbe) = SimBackend::new(0);
     daemon.tick();
-    let mux = MuxThread::spawn(
-        daemon.config().timing(),
-        daemon.config().cathode_map(),
-        sim,
-        daemon.frame_cell(),
-        daemon.config().realtime(),
-    )?;
+    let mux = daemon.spawn_mux(sim)?;
     let mut terminal = ratatui::try_init().context("cannot open the terminal")?;
     // On error the multiplexer is dropped, which also turns everything off.
     let result = ui_loop(daemon, flags, &probe, &mut terminal, mux);

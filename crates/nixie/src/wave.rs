@@ -128,6 +128,15 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// The violations of the ordering and blank invariants, which hold
+    /// whatever the host's timing (all but [`Violation::UnequalOnTime`]).
+    pub fn ordering_violations(&self) -> Vec<&Violation> {
+        self.violations
+            .iter()
+            .filter(|v| !matches!(v, Violation::UnequalOnTime { .. }))
+            .collect()
+    }
+
     /// Duty (on-time / duration) per tube.
     pub fn duty(&self) -> [f64; TUBES] {
         self.on_ns

@@ -43,8 +43,7 @@ fn jittery_run(timing: Timing, f: Frame, seconds: u64) -> Analysis {
     m.run_frames(frames).unwrap();
     let end = origin + frames * TUBES as u64 * timing.slot_ns();
     let mut rec = probe.recording(end);
-    rec.end_ns = end;
-    rec.samples.retain(|s| s.t_ns <= end);
+    rec.clip(end);
     analyse(&rec, &timing, origin)
 }
 
@@ -93,11 +92,7 @@ fn frames_changing_every_frame_never_change_bcd_under_a_lit_anode() {
         m.run_frames(1).unwrap();
     }
     let a = analyse(&probe.recording(0), &timing, origin);
-    let hard: Vec<_> = a
-        .violations
-        .iter()
-        .filter(|v| !matches!(v, nixie::wave::Violation::UnequalOnTime { .. }))
-        .collect();
+    let hard = a.ordering_violations();
     assert!(hard.is_empty(), "{hard:?}");
 }
 
@@ -160,11 +155,7 @@ fn real_time_run_of_three_seconds() {
     let cfg = Config::parse("[mux]\nrealtime_priority = 10\n", "test").unwrap();
     let run = scope::record(&cfg, frame(1.0), 300, false).unwrap();
     let a = run.analyse();
-    let hard: Vec<_> = a
-        .violations
-        .iter()
-        .filter(|v| !matches!(v, nixie::wave::Violation::UnequalOnTime { .. }))
-        .collect();
+    let hard = a.ordering_violations();
     assert!(hard.is_empty(), "{hard:?}");
     assert!(a.blank.min >= 600_000);
     assert!(a.frame_hz > 50.0 && a.frame_hz <= 100.5, "{}", a.frame_hz);
@@ -211,14 +202,9 @@ proptest::proptest! {
         let end = origin + 2_000_000_000;
         m.run_until(end).unwrap();
         let mut rec = probe.recording(end);
-        rec.end_ns = end;
-        rec.samples.retain(|s| s.t_ns <= end);
+        rec.clip(end);
         let a = analyse(&rec, &t, origin);
-        let hard: Vec<_> = a
-            .violations
-            .iter()
-            .filter(|v| !matches!(v, nixie::wave::Violation::UnequalOnTime { .. }))
-            .collect();
+        let hard = a.ordering_violations();
         proptest::prop_assert!(hard.is_empty(), "{:?}", hard);
         for (tube, d) in digits.iter().enumerate() {
             proptest::prop_assert_eq!(d.is_some(), a.on_ns[tube] > 0);

@@ -38,6 +38,13 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Ends the recording at `end_ns`: later writes are dropped and the
+    /// last state lasts until then.
+    pub fn clip(&mut self, end_ns: u64) {
+        self.end_ns = end_ns;
+        self.samples.retain(|s| s.t_ns <= end_ns);
+    }
+
     /// The level intervals `(from_ns, to_ns, levels)` covering the recording.
     pub fn intervals(&self) -> impl Iterator<Item = (u64, u64, Levels)> + '_ {
         let mut prev_t = self.start_ns;
