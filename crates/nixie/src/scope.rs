@@ -45,8 +45,9 @@ impl Run {
 /// jitter) or in virtual time (instant and deterministic).
 pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Result<Run> {
     let timing = cfg.timing();
-    // Enough room for every write: at most ~12 per slot.
-    let capacity = (frames as usize * TUBES * 12).max(64);
+    // Enough room for every write (at most ~12 per slot), up to 4 Mi writes
+    // (64 MiB); longer runs are marked truncated in the report.
+    let capacity = (frames as usize * TUBES * 12).clamp(64, 1 << 22);
     let (sim, probe) = SimBackend::new(capacity);
     let cell = Arc::new(FrameCell::new(frame));
     fn go<T: Timer>(
