@@ -251,3 +251,40 @@ fn ui_loop(
     }
     Ok(mux)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::sim::Glow;
+    use crate::clock::FakeClock;
+    use crate::config::Config;
+
+    #[test]
+    fn look_reads_digits_through_the_cathode_map() {
+        let cfg = Config::parse(
+            "timezone = \"UTC\"\n[tubes]\ncathodes = [[0,1,2,3,4,5,6,7,8,9],[9,8,7,6,5,4,3,2,1,0],\
+             [0,1,2,3,4,5,6,7,8,9],[0,1,2,3,4,5,6,7,8,9]]\n",
+            "t",
+        )
+        .unwrap();
+        let clock = FakeClock::new("2026-06-01T12:00:00Z".parse().unwrap());
+        let daemon = Daemon::new(cfg, None, Arc::new(clock)).unwrap();
+        let mut g = Glow {
+            window_ns: 1_000_000,
+            ..Glow::default()
+        };
+        g.cathode_ns[0][1] = 190_000;
+        g.cathode_ns[0][7] = 5_000; // a ghost, dimmer than the digit
+        g.cathode_ns[1][7] = 95_000; // decoder output 7 is digit 2 on tube 2
+        g.colon_ns = 380_000;
+        let (tubes, colon) = look(&g, &daemon, 0.19);
+        assert_eq!(tubes[0].digit, Some(1));
+        assert!((tubes[0].level - 1.0).abs() < 1e-9);
+        assert_eq!(tubes[1].digit, Some(2));
+        assert!((tubes[1].level - 0.5).abs() < 1e-9);
+        assert_eq!(tubes[2].digit, None);
+        assert!((colon - 0.5).abs() < 1e-9);
+    }
+}
