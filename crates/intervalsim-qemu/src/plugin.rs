@@ -278,8 +278,8 @@ unsafe extern "C" fn syscall(
     _id: qemu_plugin_id_t,
     index: c_uint,
     num: i64,
-    _a1: u64,
-    _a2: u64,
+    a1: u64,
+    a2: u64,
     _a3: u64,
     _a4: u64,
     _a5: u64,
@@ -292,7 +292,7 @@ unsafe extern "C" fn syscall(
         if num == SYS_FUTEX {
             v.thread.counts.futex_calls += 1;
         }
-        v.syscall_enter(num);
+        v.syscall_enter(num, a1, a2);
     }
 }
 

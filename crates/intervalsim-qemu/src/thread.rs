@@ -64,6 +64,7 @@ pub struct Thread {
     mem_len: usize,
     records: Vec<Instr>,
     batch: usize,
+    next_pc: u64,
     /// Counters.
     pub counts: Counts,
 }
@@ -83,6 +84,7 @@ impl Thread {
             mem_len: 0,
             records: Vec::with_capacity(RECORD_BATCH),
             batch: RECORD_BATCH,
+            next_pc: 0,
             counts: Counts::default(),
         }
     }
@@ -92,6 +94,12 @@ impl Thread {
     #[inline]
     pub fn set_batch(&mut self, batch: usize) {
         self.batch = batch.clamp(1, RECORD_BATCH);
+    }
+
+    /// Address of the instruction after the last completed block (where execution went on).
+    #[inline]
+    pub fn next_pc(&self) -> u64 {
+        self.next_pc
     }
 
     /// Count a block without building records (count mode).
@@ -149,6 +157,7 @@ impl Thread {
         let Some(tb) = self.pending.take() else {
             return;
         };
+        self.next_pc = next_pc;
         self.counts.blocks += 1;
         self.counts.instructions += tb.len() as u64;
         self.counts.memory_accesses += self.mem_len as u64;

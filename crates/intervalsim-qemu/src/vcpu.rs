@@ -14,7 +14,7 @@ use std::time::Instant;
 use intervalsim::config::{Config, CoreModel};
 use intervalsim::core::Core;
 use intervalsim::frontend::qemu::{BarrierStats, Report, ThreadCounts, ThreadReport};
-use intervalsim::frontend::{Instr, InstrStream, TraceError};
+use intervalsim::frontend::{Instr, InstrStream, Kind, SyncOp, TraceError};
 use intervalsim::memory::cache::CacheStats;
 use intervalsim::memory::{Level, Request, SharedLlc, Uncore, UncoreStats};
 use intervalsim::stats::RunStats;
@@ -33,6 +33,29 @@ const PUBLISH_EVERY: u64 = 4096;
 /// x86-64 system call numbers.
 const SYS_CLONE: i64 = 56;
 const SYS_CLONE3: i64 = 435;
+const SYS_FUTEX: i64 = 202;
+
+/// The synchronisation event of a futex call (`op` is the futex operation argument).
+pub fn futex_event(op: u64) -> Option<SyncOp> {
+    match op & 0x7f {
+        // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+        0 | 6 | 9 | 11 | 13 => Some(SyncOp::Wait),
+        // WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP, UNLOCK_PI, WAKE_BITSET, CMP_REQUEUE_PI
+        1 | 3 | 4 | 5 | 7 | 10 | 12 => Some(SyncOp::Wake),
+        _ => None,
+    }
+}
+
+/// A synchronisation record for traces.
+fn sync_record(pc: u64, op: SyncOp, object: u64) -> Instr {
+    Instr {
+        pc,
+        kind: Kind::Sync,
+        sync: op,
+        target: object,
+        ..Instr::default()
+    }
+}
 
 /// State shared by all threads.
 pub struct Shared {
@@ -51,6 +74,8 @@ pub struct Shared {
     simulated: AtomicU64,
     /// Clock of the last thread that called clone: the start time of the thread it creates.
     clone_time: AtomicU64,
+    /// Threads created so far; traces carry sync events once there is more than one.
+    threads_seen: AtomicU64,
     traces: Option<TraceSet>,
 }
 
@@ -91,6 +116,7 @@ impl Shared {
             executed: AtomicU64::new(0),
             simulated: AtomicU64::new(0),
             clone_time: AtomicU64::new(0),
+            threads_seen: AtomicU64::new(0),
             traces,
         })
     }
@@ -330,7 +356,13 @@ impl Vcpu {
                 wall: 0.0,
             }
         });
-        let trace = shared.traces.as_ref().map(|t| t.sink(number));
+        shared.threads_seen.fetch_add(1, Ordering::Relaxed);
+        let mut trace = shared.traces.as_ref().map(|t| t.sink(number));
+        if number > 0
+            && let Some(t) = &mut trace
+        {
+            t.push(&[sync_record(0, SyncOp::ThreadStart, u64::from(number))]);
+        }
         Vcpu {
             number,
             tid: 0,
@@ -369,8 +401,8 @@ impl Vcpu {
         self.thread.start_block(tb, &mut self.backend);
     }
 
-    /// The thread enters system call `num`.
-    pub fn syscall_enter(&mut self, num: i64) {
+    /// The thread enters system call `num` with arguments `a1`, `a2`.
+    pub fn syscall_enter(&mut self, num: i64, a1: u64, a2: u64) {
         if self.tid == 0 {
             self.tid = i64::from(unsafe { libc::gettid() });
         }
@@ -378,6 +410,15 @@ impl Vcpu {
         let now = self.backend.now();
         if num == SYS_CLONE || num == SYS_CLONE3 {
             self.backend.shared.clone_time.store(now, Ordering::Release);
+        }
+        // Traces of multi-threaded programs carry futex waits and wakes as sync events (the
+        // live cores account blocking through the barrier instead).
+        if num == SYS_FUTEX
+            && self.backend.shared.active()
+            && self.backend.shared.threads_seen.load(Ordering::Relaxed) > 1
+            && let (Some(t), Some(op)) = (&mut self.backend.trace, futex_event(a2))
+        {
+            t.push(&[sync_record(self.thread.next_pc(), op, a1)]);
         }
         if self.backend.sim.is_some() {
             self.backend.shared.barrier.block(self.backend.slot, now);
@@ -408,7 +449,14 @@ impl Vcpu {
         self.backend.publish(true);
         let shared = self.backend.shared;
         let end = self.backend.now();
-        if let Some(t) = self.backend.trace.take() {
+        if let Some(mut t) = self.backend.trace.take() {
+            if shared.threads_seen.load(Ordering::Relaxed) > 1 {
+                t.push(&[sync_record(
+                    self.thread.next_pc(),
+                    SyncOp::ThreadExit,
+                    u64::from(self.number),
+                )]);
+            }
             t.finish();
         }
         let c = self.thread.counts;
@@ -443,7 +491,11 @@ impl Vcpu {
                 wall_seconds: sim.wall,
             });
         }
-        let skipped = c.instructions.saturating_sub(self.backend.simulated);
+        let skipped = if shared.opts.mode == Mode::Count {
+            0
+        } else {
+            c.instructions.saturating_sub(self.backend.simulated)
+        };
         (report, skipped)
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use intervalsim::config::Config;
-use intervalsim::frontend::{champsim, collect, compact};
+use intervalsim::frontend::{Instr, Kind, SyncOp, champsim, collect, compact};
 use intervalsim::sim::{self, Limits};
 
 #[test]
@@ -105,14 +105,33 @@ fn trace_mode_writes_one_stream_per_thread() {
         } else {
             dir.path().join(format!("psum.t{t}.ist"))
         };
-        let s = compact::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut s = compact::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert_eq!(s.thread(), t);
+        let recs = collect(&mut s, usize::MAX).unwrap();
+        let (sync, instrs): (Vec<&Instr>, Vec<&Instr>) =
+            recs.iter().partition(|i| i.kind == Kind::Sync);
         assert_eq!(
-            s.count(),
+            instrs.len() as u64,
             r.threads[t as usize].counts.instructions,
             "thread {t}"
         );
-        total += s.count();
+        total += instrs.len() as u64;
+        // Workers start and end with thread events and meet at the barrier through futexes.
+        if t > 0 {
+            assert_eq!(
+                sync.first().map(|i| i.sync),
+                Some(SyncOp::ThreadStart),
+                "thread {t}"
+            );
+            assert_eq!(recs.first().map(|i| i.kind), Some(Kind::Sync));
+            assert_eq!(recs.last().map(|i| i.sync), Some(SyncOp::ThreadExit));
+        } else {
+            // The main thread joins its workers: futex waits.
+            assert!(
+                sync.iter().any(|i| i.sync == SyncOp::Wait),
+                "main waits in join"
+            );
+        }
     }
     assert_eq!(total, r.total_instructions());
 }
