@@ -163,6 +163,106 @@ pub fn write_file(
     }
 }
 
+#[inline]
+fn read_varint(b: &[u8], p: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let x = *b.get(*p)?;
+        *p += 1;
+        if shift == 63 && x > 1 {
+            return None;
+        }
+        v |= ((x & 0x7f) as u64) << shift;
+        if x & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+/// Decode one well-formed record from the start of `b`; `None` on anything unusual (the
+/// checked decoder then reports exactly what and where). Returns the bytes consumed.
+#[inline]
+fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
+    let mut p = 0;
+    let head = *b.first()?;
+    p += 1;
+    let kind = Kind::from_u8(head & 0x0f)?;
+    *ins = Instr::new(0, kind);
+    ins.taken = head & 0x20 != 0;
+    ins.pc = if head & 0x10 != 0 {
+        codec.next_pc
+    } else {
+        codec
+            .next_pc
+            .wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64)
+    };
+    ins.len = *b.get(p)?;
+    p += 1;
+    if kind == Kind::Branch {
+        let bk = *b.get(p)?;
+        p += 1;
+        if bk & 0xe0 != 0 {
+            return None;
+        }
+        ins.branch = BranchKind::from_u8(bk & 0x0f).filter(|k| *k != BranchKind::None)?;
+        if bk & 0x10 != 0 {
+            ins.target = ins
+                .pc
+                .wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64);
+        }
+    } else if ins.taken {
+        return None;
+    }
+    if head & 0x40 != 0 {
+        let counts = *b.get(p)?;
+        p += 1;
+        let (ns, nd) = ((counts >> 4) as usize, (counts & 0x0f) as usize);
+        if ns > 4 || nd > 2 {
+            return None;
+        }
+        ins.src[..ns].copy_from_slice(b.get(p..p + ns)?);
+        p += ns;
+        ins.dst[..nd].copy_from_slice(b.get(p..p + nd)?);
+        p += nd;
+    }
+    let n_mem = *b.get(p)? as usize;
+    p += 1;
+    if n_mem > MAX_MEM {
+        return None;
+    }
+    let mut prev = codec.prev_addr;
+    for (k, slot) in prev.iter_mut().enumerate().take(n_mem) {
+        let sw = *b.get(p)?;
+        p += 1;
+        let addr = slot.wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64);
+        *slot = addr;
+        ins.mem[k] = super::MemOp {
+            addr,
+            size: sw & 0x7f,
+            write: sw & 0x80 != 0,
+        };
+    }
+    ins.n_mem = n_mem as u8;
+    if head & 0x80 != 0 {
+        let op = *b.get(p)?;
+        p += 1;
+        ins.sync = SyncOp::from_u8(op).filter(|o| *o != SyncOp::None)?;
+        ins.target = read_varint(b, &mut p)?;
+    }
+    codec.prev_addr = prev;
+    codec.next_pc = if kind == Kind::Branch && ins.taken {
+        ins.target
+    } else {
+        ins.pc.wrapping_add(ins.len as u64)
+    };
+    Some(p)
+}
+
 /// Whether `bytes` (a file's start) carry the compact format's magic.
 pub fn is_compact(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..8] == MAGIC
@@ -453,6 +553,15 @@ impl<R: Read> InstrStream for CompactReader<R> {
                     offset: self.base + self.pos as u64 + HEADER as u64,
                     detail: format!("data after the {} records the header announces", self.count),
                 });
+            }
+            if self.end - self.pos >= MAX_RECORD
+                && let Some(used) =
+                    decode_fast(&self.buf[self.pos..self.end], &mut self.codec, &mut out[n])
+            {
+                self.pos += used;
+                self.record += 1;
+                n += 1;
+                continue;
             }
             out[n] = self.decode_one()?;
             n += 1;

@@ -300,7 +300,9 @@ pub enum TraceError {
 /// A source of dynamic instructions, read in batches.
 ///
 /// `fill` writes up to `buf.len()` instructions at the start of `buf` and returns how many it
-/// wrote; 0 means the stream has ended. Implementations must be deterministic: the same source
+/// wrote; 0 means nothing is available: the end, for a file or generator (which must keep
+/// returning 0 cheaply), or "not yet" for a live source such as an emulator, which the core
+/// asks again when it is stepped next. Implementations must be deterministic: the same source
 /// and parameters always produce the same instructions.
 pub trait InstrStream {
     /// Fill `buf` with the next instructions; 0 = end of stream.

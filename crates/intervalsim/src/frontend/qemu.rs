@@ -603,6 +603,7 @@ pub fn cli_run(
     args: &QemuArgs,
     program: &[OsString],
     json: Option<&Path>,
+    svg: Option<&Path>,
 ) -> anyhow::Result<i32> {
     let opts = RunOptions {
         mode: if args.count_only {
@@ -622,6 +623,15 @@ pub fn cli_run(
     eprint!("{}", outcome.report.to_text());
     if let Some(p) = json {
         crate::stats::write_atomic(p, serde_json::to_string_pretty(&outcome.report)?.as_bytes())?;
+    }
+    if let Some(p) = svg {
+        let runs: Vec<RunStats> = outcome
+            .report
+            .threads
+            .iter()
+            .filter_map(|t| t.stats.clone())
+            .collect();
+        crate::stats::write_cpi_svg(p, &runs, &format!("CPI stacks per thread — {prog}"))?;
     }
     Ok(outcome.exit_code)
 }
