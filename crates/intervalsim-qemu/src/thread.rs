@@ -120,6 +120,12 @@ impl Thread {
         self.mem_len = 0;
     }
 
+    /// Forget buffered memory accesses (records are no longer built).
+    #[inline]
+    pub fn discard_memory(&mut self) {
+        self.mem_len = 0;
+    }
+
     /// A memory access by instruction `insn` of the pending block.
     #[inline]
     pub fn memory(&mut self, insn: u16, addr: u64, size: u8, write: bool) {

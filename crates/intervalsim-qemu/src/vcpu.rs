@@ -389,6 +389,7 @@ impl Vcpu {
         if shared.stopped.load(Ordering::Relaxed) {
             // Simulation over: only count.
             self.thread.flush(Some(tb.pc), &mut self.backend);
+            self.thread.discard_memory();
             self.thread.count_block(tb);
             return;
         }

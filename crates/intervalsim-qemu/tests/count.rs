@@ -102,3 +102,28 @@ fn bad_plugin_arguments_are_reported() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown plugin argument `colour`"), "{err}");
 }
+
+#[test]
+fn reused_vcpu_indices_give_separate_threads() {
+    let prog = compile("sequential", false);
+    let (out, report) = with_plugin(&["mode=count"], &prog, &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done 6\n");
+    assert_eq!(
+        report.threads.len(),
+        7,
+        "main + 6 workers, one after another"
+    );
+    let workers: Vec<u64> = report.threads[1..]
+        .iter()
+        .map(|t| t.counts.instructions)
+        .collect();
+    for w in &workers {
+        assert!(
+            rel(*w, workers[0]) < 0.01,
+            "every worker does the same work: {workers:?}"
+        );
+        assert!(*w > 300_000);
+    }
+    let theirs = callgrind(&prog, &[]);
+    assert!(rel(report.total_instructions(), theirs) < 0.01);
+}
