@@ -291,11 +291,6 @@ fn serve(
         let local = listener.local_addr().map_err(|e| Failure::Io(e.into()))?;
         let t = service.current();
         tracing::info!(%local, first = %t.table.first_day(), last = %t.table.last_day(), "serving");
-        eprintln!(
-            "fxrates: serving rates {} … {} on http://{local}/",
-            t.table.first_day(),
-            t.table.last_day()
-        );
         if !no_update {
             let feeds = feeds.as_deref().map(Feeds::at).unwrap_or_default();
             tokio::spawn(update::schedule(service.clone(), feeds, dir.clone()));

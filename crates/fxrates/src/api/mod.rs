@@ -352,6 +352,10 @@ impl Service {
             "last_date": table.last_day().to_string(),
             "currencies": table.currencies().len(),
             "version": format!("{:016x}", table.version()),
+            "last_update": {
+                "result": match self.metrics.update_status().result { "" => "never", r => r },
+                "last_success": self.metrics.update_status().last_success,
+            },
         });
         Reply::ok(
             JSON,

@@ -41,14 +41,39 @@ pub fn render(table: &Table, q: &PageQuery) -> Reply {
         Some(Ok((text, used))) => (text, "", used),
         Some(Err(message)) => (message, "error", String::new()),
     };
-    let html = TEMPLATE
-        .replace("{{amount}}", &esc(q.amount.as_deref().unwrap_or("100")))
-        .replace("{{from}}", &esc(q.from.as_deref().unwrap_or("USD")))
-        .replace("{{to}}", &esc(q.to.as_deref().unwrap_or("EUR")))
-        .replace("{{date}}", &esc(q.date.as_deref().unwrap_or("")))
-        .replace("{{result_class}}", class)
-        .replace("{{result}}", &esc(&text))
-        .replace("{{used}}", &esc(&used));
+    let fields = [
+        ("amount", esc(q.amount.as_deref().unwrap_or("100"))),
+        ("from", esc(q.from.as_deref().unwrap_or("USD"))),
+        ("to", esc(q.to.as_deref().unwrap_or("EUR"))),
+        ("date", esc(q.date.as_deref().unwrap_or(""))),
+        ("result_class", class.to_string()),
+        ("result", esc(&text)),
+        ("used", esc(&used)),
+    ];
+    // One pass over the template, so text from the query is never itself expanded.
+    let mut html = String::with_capacity(TEMPLATE.len() + 256);
+    let mut rest = TEMPLATE;
+    while let Some(at) = rest.find("{{") {
+        html.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let field = after.find("}}").and_then(|end| {
+            fields
+                .iter()
+                .find(|(k, _)| *k == &after[..end])
+                .map(|(_, v)| (end, v))
+        });
+        match field {
+            Some((end, value)) => {
+                html.push_str(value);
+                rest = &after[end + 2..];
+            }
+            None => {
+                html.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    html.push_str(rest);
     Reply::ok(HTML, html, Cache::NoStore, None)
 }
 
@@ -85,5 +110,11 @@ mod tests {
         let html = String::from_utf8(render(&t, &q).body).unwrap();
         assert!(html.contains("unknown currency '&lt;b&gt;'"));
         assert!(!html.contains("<b>"));
+        let q = PageQuery {
+            amount: Some("{{result}}".into()),
+            ..PageQuery::default()
+        };
+        let html = String::from_utf8(render(&t, &q).body).unwrap();
+        assert!(html.contains("value=\"{{result}}\""));
     }
 }

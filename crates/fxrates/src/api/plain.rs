@@ -130,5 +130,10 @@ pub fn currencies(table: &Table, date: Option<Day>) -> Result<Reply, ApiError> {
     } else {
         super::Cache::Latest
     };
-    Ok(Reply::ok(TEXT, body, cache, used))
+    let mut reply = Reply::ok(TEXT, body, cache, used);
+    if date.is_none() {
+        // `/currencies` answers JSON to clients that ask for it.
+        reply.extra.push(("Vary", "Accept".into()));
+    }
+    Ok(reply)
 }
