@@ -1,13 +1,17 @@
 //! Comparing two lists: which systems entered, left and moved, and how each interconnect family's
 //! count, share of Rmax and median efficiency changed.
 //!
-//! Systems are matched in three passes, each over what the previous passes left unmatched:
+//! Systems are matched in four passes, each over what the previous passes left unmatched:
 //! 1. the TOP500 system id, where both lists have it (XML exports, joined names, CSV from 2017-11);
 //! 2. site + computer + Rmax (an unchanged installation);
-//! 3. site + computer (an installation that was re-measured or upgraded in place).
+//! 3. site + computer (an installation that was re-measured or upgraded in place);
+//! 4. site + system name (an upgrade that changed the computer text and the system id, as Pleiades
+//!    between 2009-11 and 2010-06).
 //!
 //! Within a pass, equal keys pair in rank order (three identical QPACE racks at one site pair up one by
-//! one). Whatever is left is "left" (old list) or "entered" (new list).
+//! one). Whatever is left is "left" (old list) or "entered" (new list). Anonymous industrial sites
+//! with several identical clusters may pair up in rank order rather than as they really correspond:
+//! the lists carry nothing finer to tell them apart.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -130,7 +134,7 @@ pub fn compare(old: &TopList, new: &TopList) -> Comparison {
     let mut new_taken = vec![false; new.systems.len()];
 
     type KeyFn = fn(&System) -> Option<String>;
-    let passes: [KeyFn; 3] = [
+    let passes: [KeyFn; 4] = [
         |s| s.system_id.map(|id| id.to_string()),
         |s| {
             Some(format!(
@@ -141,6 +145,11 @@ pub fn compare(old: &TopList, new: &TopList) -> Comparison {
             ))
         },
         |s| Some(format!("{}|{}", norm(&s.site), norm(&s.computer))),
+        |s| {
+            s.name
+                .as_ref()
+                .map(|n| format!("{}|{}", norm(&s.site), norm(n)))
+        },
     ];
     for key in passes {
         let mut pool: HashMap<String, Vec<usize>> = HashMap::new();

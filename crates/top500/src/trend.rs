@@ -217,6 +217,7 @@ where
         .x_labels(12)
         .x_label_formatter(&|x| format!("{:.0}", x.floor()))
         .y_labels(6)
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .label_style((FONT, 13))
         .draw()
