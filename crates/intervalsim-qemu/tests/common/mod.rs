@@ -19,7 +19,7 @@ pub fn plugin() -> PathBuf {
         let release = dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "intervalsim-qemu", "--lib"])
+        cmd.args(["build", "--quiet", "-p", "intervalsim-qemu"])
             .env("CARGO_TARGET_DIR", target)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if release {
