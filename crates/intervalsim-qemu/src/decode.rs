@@ -1,6 +1,6 @@
 //! Static decoding: each guest instruction is decoded once, when QEMU translates its block.
 //!
-//! [`decode_block`] turns the bytes of a translation block into a [`TbInfo`]: per instruction its
+//! [`BlockDecoder::decode_block`] turns the bytes of a translation block into a [`TbInfo`]: per instruction its
 //! address, length, functional class, branch kind, registers read and written (in ChampSim's
 //! register numbering, which the timing model shares) and whether it is one of the ROI markers.
 //! The hot path later only copies these templates and fills in what is dynamic: memory addresses

@@ -1,5 +1,30 @@
 //! A QEMU TCG plugin that runs real x86-64 Linux programs under `qemu-x86_64` (user mode) and
 //! feeds every executed instruction, thread by thread, to the intervalsim timing model.
+//!
+//! The shared object QEMU loads (`-plugin libintervalsim_qemu.so,mode=sim,...`) registers its
+//! callbacks in [`plugin`](self) (private), decodes each translated block once ([`decode`]),
+//! turns executed blocks and memory accesses into intervalsim instruction records per guest
+//! thread ([`thread`]), and hands them to that thread's simulated core, its share of the LLC and
+//! DRAM, and the lax barrier that keeps threads within a quantum of each other ([`vcpu`],
+//! [`sync`]), or to trace files ([`tracefile`]). At exit it writes the
+//! `intervalsim::frontend::qemu::Report` the launcher reads back.
+//!
+//! Key decisions, and why:
+//! * **Decode at translation, not at execution.** Every instruction is decoded once per distinct
+//!   block (iced-x86) into a record template; executing a block costs one callback plus one per
+//!   memory access, never one per instruction.
+//! * **No closures, no locks on the hot path.** Callbacks get a pointer to shared immutable
+//!   block info, or an instruction index, as user data; per-thread state sits in a table indexed
+//!   by vCPU, touched only by its own thread. The shared LLC's mutex is taken only on L2 misses.
+//! * **Branch outcomes from the next block.** QEMU reports a block before it runs, so a block's
+//!   records are completed when the next one starts on the same thread.
+//! * **Blocked threads leave the barrier.** A thread in a system call cannot hold others back; its
+//!   blocked time comes back as `sync` cycles, so futex-heavy programs neither deadlock nor lose
+//!   the time they spent waiting.
+//!
+//! Non-goals: full-system emulation, guests other than x86-64 Linux, QEMU plugin API versions
+//! other than v1 (QEMU 6.0–8.x; Debian 12 ships 7.2), the detailed `rob` core model live (it
+//! needs look-ahead; record and replay instead), cache coherence between simulated cores.
 
 #![deny(missing_docs)]
 
