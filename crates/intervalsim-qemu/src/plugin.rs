@@ -48,6 +48,8 @@ struct Global {
     skipped: AtomicU64,
     start: Instant,
     exiting: AtomicBool,
+    /// The emulated process; a forked child (which carries a copy of this state) stays silent.
+    pid: i32,
 }
 
 static GLOBAL: OnceLock<Global> = OnceLock::new();
@@ -98,6 +100,7 @@ impl Register for IntervalsimPlugin {
             skipped: AtomicU64::new(0),
             start: Instant::now(),
             exiting: AtomicBool::new(false),
+            pid: unsafe { libc::getpid() },
         };
         if GLOBAL.set(global).is_err() {
             fail("loaded twice".into());
@@ -305,6 +308,11 @@ unsafe extern "C" fn syscall_ret(_id: qemu_plugin_id_t, index: c_uint, num: i64,
 unsafe extern "C" fn atexit(_id: qemu_plugin_id_t, _udata: *mut c_void) {
     let g = global();
     g.exiting.store(true, Ordering::SeqCst);
+    if unsafe { libc::getpid() } != g.pid {
+        // A forked child that never called exec: its copy of the plugin state describes the
+        // parent's past, and the report file belongs to the parent.
+        return;
+    }
     for i in 0..MAX_VCPUS {
         retire(i);
     }

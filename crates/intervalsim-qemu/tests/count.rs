@@ -127,3 +127,20 @@ fn reused_vcpu_indices_give_separate_threads() {
     let theirs = callgrind(&prog, &[]);
     assert!(rel(report.total_instructions(), theirs) < 0.01);
 }
+
+#[test]
+fn a_forked_child_does_not_overwrite_the_report() {
+    let prog = compile("forks", false);
+    let (out, report) = with_plugin(&["mode=count"], &prog, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "parent done, child exit 0\n"
+    );
+    // The parent's loop (300 000 iterations) is in the report, whoever exited last.
+    assert_eq!(report.threads.len(), 1);
+    assert!(
+        report.total_instructions() > 900_000,
+        "{}",
+        report.total_instructions()
+    );
+}
