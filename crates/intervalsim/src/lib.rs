@@ -47,3 +47,4 @@ pub mod frontend;
 pub mod memory;
 pub mod sim;
 pub mod stats;
+pub mod sweep;

@@ -42,7 +42,8 @@ enum Cmd {
     Configs {
         /// Preset to print.
         name: Option<String>,
-    },
+    },    /// Run a design-space sweep from a TOML spec; `sweep status|report DIR` inspect one.
+    Sweep(intervalsim::sweep::cli::SweepArgs),
 }
 
 #[derive(Args, Clone)]
@@ -308,6 +309,7 @@ fn main() -> Result<()> {
     match cli.cmd {
         Cmd::Run(a) => cmd_run(a),
         Cmd::Trace(t) => cmd_trace(t),
+        Cmd::Sweep(a) => intervalsim::sweep::cli::main(a),
         Cmd::Cpistack { inputs, output } => {
             let mut runs = Vec::new();
             for p in &inputs {
