@@ -246,3 +246,41 @@ fn independent_misses_overlap_and_dependent_ones_do_not() {
         );
     }
 }
+
+#[test]
+fn prefetchers_hide_streaming_latency() {
+    use intervalsim::frontend::synthetic::StreamOp;
+    let w = Workload::Stream {
+        footprint: 64 << 20,
+        op: StreamOp::Read,
+    };
+    for model in MODELS {
+        // Ample bandwidth, so the stream is latency- and MSHR-bound and prefetching can help.
+        let base = [
+            "dram.bandwidth_gbps=100",
+            "l2.prefetch_degree=4",
+            "l1d.prefetch_degree=4",
+        ];
+        let plain = run(&config(model, &base), &w, 5_000, 40_000);
+        for pf in ["l2.prefetcher=next-line", "l1d.prefetcher=ip-stride"] {
+            let mut o = base.to_vec();
+            o.push(pf);
+            let s = run(&config(model, &o), &w, 5_000, 40_000);
+            assert!(
+                s.core.cpi() < 0.85 * plain.core.cpi(),
+                "{model} {pf}: CPI {} vs {} without",
+                s.core.cpi(),
+                plain.core.cpi()
+            );
+            let c = if pf.starts_with("l2") {
+                s.core.l2
+            } else {
+                s.core.l1d
+            };
+            assert!(
+                c.prefetches > 0 && c.useful_prefetches as f64 >= 0.9 * c.prefetches as f64,
+                "{model} {pf}: {c:?}"
+            );
+        }
+    }
+}
