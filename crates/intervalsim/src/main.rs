@@ -42,7 +42,8 @@ enum Cmd {
     Configs {
         /// Preset to print.
         name: Option<String>,
-    },    /// Run a design-space sweep from a TOML spec; `sweep status|report DIR` inspect one.
+    },
+    /// Run a design-space sweep from a TOML spec; `sweep status|report DIR` inspect one.
     Sweep(intervalsim::sweep::cli::SweepArgs),
 }
 

@@ -130,7 +130,11 @@ fn status(dir: &std::path::Path) -> Result<()> {
     let store = Store::open(dir)?;
     let plan = store.load_plan()?;
     let scan = store.scan()?;
-    let done = plan.points.iter().filter(|p| scan.done.contains(&p.id)).count();
+    let done = plan
+        .points
+        .iter()
+        .filter(|p| scan.done.contains(&p.id))
+        .count();
     let failed: Vec<_> = plan
         .points
         .iter()

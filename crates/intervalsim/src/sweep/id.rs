@@ -35,7 +35,9 @@ impl Fnv64 {
 
 /// Whether `s` looks like a point id (16 lower-case hex digits).
 pub fn is_id(s: &str) -> bool {
-    s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 16
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

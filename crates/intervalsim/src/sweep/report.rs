@@ -51,12 +51,24 @@ pub fn series(plan: &Plan, rows: &[PointResult], key: &str, m: &str) -> Vec<Line
 
 fn file_part(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// Draw `m` against parameter `key` into `path`.
-pub fn draw_metric(plan: &Plan, rows: &[PointResult], key: &str, m: &str, path: &Path) -> Result<()> {
+pub fn draw_metric(
+    plan: &Plan,
+    rows: &[PointResult],
+    key: &str,
+    m: &str,
+    path: &Path,
+) -> Result<()> {
     use plotters::prelude::*;
     let Some(param) = plan.parameters.iter().find(|p| p.key == key) else {
         anyhow::bail!("'{key}' is not a swept parameter");
@@ -110,7 +122,9 @@ pub fn draw_metric(plan: &Plan, rows: &[PointResult], key: &str, m: &str, path: 
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
                 .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
         chart
@@ -147,7 +161,10 @@ pub fn draw_all(
     } else {
         let mut v = Vec::new();
         for want in cpi_points {
-            let hits: Vec<&PointResult> = rows.iter().filter(|r| r.id.starts_with(want.as_str())).collect();
+            let hits: Vec<&PointResult> = rows
+                .iter()
+                .filter(|r| r.id.starts_with(want.as_str()))
+                .collect();
             match hits.len() {
                 0 => anyhow::bail!("--cpi {want}: no finished point has this id"),
                 1 => v.push(hits[0]),

@@ -190,7 +190,7 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not an instruction count (examples: 500k, 10M)"))?;
-    if !(v >= 0.0) || !v.is_finite() {
+    if v.is_nan() || v < 0.0 || !v.is_finite() {
         return Err(format!("'{s}': instruction counts cannot be negative"));
     }
     Ok((v * mult as f64) as u64)
@@ -526,7 +526,10 @@ fn workload_entry(w: &WorkloadSpec, dir: &Path) -> Result<WorkloadEntry> {
                 ("seed", w.seed.is_some()),
             ];
             if let Some((k, _)) = extra.iter().find(|(_, set)| *set) {
-                bail!("`{k}` applies to built-in workloads, not to trace {}", t.display());
+                bail!(
+                    "`{k}` applies to built-in workloads, not to trace {}",
+                    t.display()
+                );
             }
             let path = if t.is_absolute() {
                 t.clone()
@@ -700,7 +703,10 @@ mod tests {
             [[workloads]]
             name = "pointer-chace"
         "#);
-        assert!(e.contains("workloads[0]") && e.contains("pointer-chace"), "{e}");
+        assert!(
+            e.contains("workloads[0]") && e.contains("pointer-chace"),
+            "{e}"
+        );
         let e = err(r#"
             [[workloads]]
             trace = "/nonexistent/t.xz"

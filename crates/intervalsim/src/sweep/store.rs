@@ -92,7 +92,8 @@ impl Store {
     /// Load the plan.
     pub fn load_plan(&self) -> Result<Plan> {
         let p = self.plan_path();
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a sweep plan", p.display()))
     }
 
@@ -124,7 +125,8 @@ impl Store {
         let mut done = HashSet::new();
         let mut failed = HashMap::new();
         let points = self.dir.join("points");
-        let rd = std::fs::read_dir(&points).with_context(|| format!("listing {}", points.display()))?;
+        let rd =
+            std::fs::read_dir(&points).with_context(|| format!("listing {}", points.display()))?;
         for e in rd {
             let e = e?;
             let name = e.file_name();

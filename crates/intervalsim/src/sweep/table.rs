@@ -49,15 +49,10 @@ pub fn metric(r: &PointResult, m: &str) -> Option<f64> {
 
 /// Metric columns of the table, in order (host timings last).
 pub fn columns() -> Vec<String> {
-    let mut cols: Vec<String> = [
-        "instructions",
-        "cycles",
-        "ipc",
-        "cpi",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut cols: Vec<String> = ["instructions", "cycles", "ipc", "cpi"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     cols.extend(ALL.iter().map(|k| format!("cpi.{}", k.name())));
     cols.extend(
         [
