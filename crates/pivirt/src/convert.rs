@@ -21,6 +21,10 @@ use crate::machine::{
 use crate::partition::Slice;
 use crate::tools::run_tool;
 
+/// Kernel file, initramfs, device tree (names in the machine directory) and the unpacked
+/// Debian kernel when one is used.
+type BootFiles = (String, Option<String>, Option<String>, Option<KernelTree>);
+
 /// Which kernel modules go into the copy's root filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GuestModules {
@@ -125,23 +129,110 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
     if o.overlay && o.machine == Machine::Raspi3b {
         bail!("raspi3b needs the SD image grown to a power of two: use a copy, not --overlay");
     }
+    let clock = std::time::Instant::now();
+    let step =
+        |what: &str| tracing::debug!("{what} done at {:.2} s", clock.elapsed().as_secs_f64());
     let mut rec = Conversion {
         source: src.display().to_string(),
         source_size: report.size,
         ..Default::default()
     };
 
-    // 1. The disk.
-    let (disk_name, disk_format) = if o.overlay {
-        disk::qcow2_overlay(&src, &dir.join("disk.qcow2"))?;
-        rec.disk_method = format!("qcow2 overlay backed read-only by {}", src.display());
-        ("disk.qcow2", "qcow2")
-    } else {
-        let m: CopyMethod = disk::copy_image(&src, &dir.join("disk.img"), o.quiet)?;
-        rec.disk_method = m.to_string();
-        ("disk.img", "raw")
+    // 1. The disk, copied on a second thread while the kernel work runs on this one.
+    let make_disk = || -> Result<(&'static str, &'static str, String)> {
+        if o.overlay {
+            disk::qcow2_overlay(&src, &dir.join("disk.qcow2"))?;
+            Ok((
+                "disk.qcow2",
+                "qcow2",
+                format!("qcow2 overlay backed read-only by {}", src.display()),
+            ))
+        } else {
+            let m: CopyMethod = disk::copy_image(&src, &dir.join("disk.img"), o.quiet)?;
+            Ok(("disk.img", "raw", m.to_string()))
+        }
     };
+    // 2. Kernel, initramfs, device tree.
+    let fstype = root_fstype(&report);
+    let use_debian =
+        o.machine == Machine::Virt || o.kernel_deb.is_some() || o.kernel_version.is_some();
+    let kernel_work = |rec: &mut Conversion| -> Result<BootFiles> {
+        if use_debian {
+            let karch = if o.machine == Machine::Raspi3b {
+                Arch::Arm64
+            } else {
+                arch
+            };
+            let deb_path = match &o.kernel_deb {
+                Some(p) => p.clone(),
+                None => o.cache.kernel_deb(karch, o.kernel_version.as_deref())?,
+            };
+            let sp = spinner(
+                o.quiet,
+                "unpacking the kernel package and reading module metadata",
+            );
+            let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
+            sp.set_message("building the initramfs");
+            rec.kernel_package = deb_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            rec.kernel_release = Some(tree.version.clone());
+            fs::copy(&tree.vmlinuz, dir.join("vmlinuz"))?;
+            let bb_deb = o.cache.busybox_deb(karch)?;
+            let busybox = deb::read_file(&bb_deb, "bin/busybox")?;
+            let mut wanted: Vec<&str> = match o.machine {
+                Machine::Virt => VIRT_DRIVERS.to_vec(),
+                Machine::Raspi3b => RASPI3B_DRIVERS.to_vec(),
+            };
+            wanted.push(&fstype);
+            let info = initramfs::build(&tree, &busybox, &wanted, &dir.join("initrd.img"))?;
+            if !info.missing.is_empty() {
+                rec.notes.push(format!(
+                    "kernel {} has neither module nor built-in driver for: {}",
+                    tree.version,
+                    info.missing.join(", ")
+                ));
+            }
+            if let Some(note) = kernel_series_note(&report.kernel_versions, &tree.version) {
+                rec.notes.push(note);
+            }
+            rec.initramfs_modules = info.modules.clone();
+            let dtb = if o.machine == Machine::Raspi3b {
+                let d = tree.dtb("broadcom/bcm2837-rpi-3-b.dtb").ok_or_else(|| {
+                    anyhow!(
+                        "{}: kernel package has no broadcom/bcm2837-rpi-3-b.dtb",
+                        deb_path.display()
+                    )
+                })?;
+                fs::copy(d, dir.join("bcm2837-rpi-3-b.dtb"))?;
+                Some("bcm2837-rpi-3-b.dtb".to_string())
+            } else {
+                None
+            };
+            sp.finish_and_clear();
+            Ok((
+                "vmlinuz".to_string(),
+                Some("initrd.img".to_string()),
+                dtb,
+                Some(tree),
+            ))
+        } else {
+            let (k, i, d) = pi_boot_files(&src, &report, &dir)?;
+            Ok((k, i, d, None))
+        }
+    };
+    let (disk_done, kernel_done) = std::thread::scope(|s| {
+        let h = s.spawn(make_disk);
+        let k = kernel_work(&mut rec);
+        (h.join(), k)
+    });
+    let (disk_name, disk_format, method) =
+        disk_done.map_err(|_| anyhow!("the disk copy thread panicked"))??;
+    rec.disk_method = method;
+    let (kernel_file, initrd, dtb, kernel_tree) = kernel_done?;
+
     let disk_path = dir.join(disk_name);
+    step("disk");
     if let Some(size) = o.size {
         let part = disk::grow(&disk_path, size, report.root_partition)?;
         rec.fixups.push(format!(
@@ -163,70 +254,7 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
         }
     }
 
-    // 2. Kernel, initramfs, device tree.
-    let fstype = root_fstype(&report);
-    let use_debian =
-        o.machine == Machine::Virt || o.kernel_deb.is_some() || o.kernel_version.is_some();
-    let mut kernel_tree = None;
-    let (kernel_file, initrd, dtb) = if use_debian {
-        let karch = if o.machine == Machine::Raspi3b {
-            Arch::Arm64
-        } else {
-            arch
-        };
-        let deb_path = match &o.kernel_deb {
-            Some(p) => p.clone(),
-            None => o.cache.kernel_deb(karch, o.kernel_version.as_deref())?,
-        };
-        let sp = spinner(
-            o.quiet,
-            "unpacking the kernel package and reading module metadata",
-        );
-        let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
-        sp.set_message("building the initramfs");
-        rec.kernel_package = deb_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        rec.kernel_release = Some(tree.version.clone());
-        fs::copy(&tree.vmlinuz, dir.join("vmlinuz"))?;
-        let bb_deb = o.cache.busybox_deb(karch)?;
-        let busybox = deb::read_file(&bb_deb, "bin/busybox")?;
-        let mut wanted: Vec<&str> = match o.machine {
-            Machine::Virt => VIRT_DRIVERS.to_vec(),
-            Machine::Raspi3b => RASPI3B_DRIVERS.to_vec(),
-        };
-        wanted.push(&fstype);
-        let info = initramfs::build(&tree, &busybox, &wanted, &dir.join("initrd.img"))?;
-        if !info.missing.is_empty() {
-            rec.notes.push(format!(
-                "kernel {} has neither module nor built-in driver for: {}",
-                tree.version,
-                info.missing.join(", ")
-            ));
-        }
-        if let Some(note) = kernel_series_note(&report.kernel_versions, &tree.version) {
-            rec.notes.push(note);
-        }
-        rec.initramfs_modules = info.modules.clone();
-        let dtb = if o.machine == Machine::Raspi3b {
-            let d = tree.dtb("broadcom/bcm2837-rpi-3-b.dtb").ok_or_else(|| {
-                anyhow!(
-                    "{}: kernel package has no broadcom/bcm2837-rpi-3-b.dtb",
-                    deb_path.display()
-                )
-            })?;
-            fs::copy(d, dir.join("bcm2837-rpi-3-b.dtb"))?;
-            Some("bcm2837-rpi-3-b.dtb".to_string())
-        } else {
-            None
-        };
-        sp.finish_and_clear();
-        kernel_tree = Some(tree);
-        ("vmlinuz".to_string(), Some("initrd.img".to_string()), dtb)
-    } else {
-        pi_boot_files(&src, &report, &dir)?
-    };
-
+    step("kernel and initramfs");
     // 3. Changes to the copy.
     if !o.overlay {
         let root_start = report
@@ -250,7 +278,9 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
                 tree.version
             ));
         }
+        step("module install");
         fix_root_files(&e2, &report, o.machine, &mut rec)?;
+        step("root fix-ups");
         fix_boot_files(&disk_path, &report, o, &mut rec)?;
     }
 

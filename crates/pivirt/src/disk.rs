@@ -72,7 +72,8 @@ pub fn copy_image(src: &Path, dst: &Path, quiet: bool) -> Result<CopyMethod> {
         sparse_copy(&input, &out, len, quiet)?;
         CopyMethod::Sparse
     };
-    out.sync_all()?;
+    // Like cp, no fsync of the data: the copy is whole when this returns and the source stays
+    // as it was, so a crash costs a re-run, never the original.
     std::fs::rename(&tmp, dst)?;
     Ok(method)
 }
