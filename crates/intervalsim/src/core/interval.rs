@@ -27,7 +27,7 @@ use super::{InstrBuffer, Latencies, Stop};
 use crate::bpred::{BranchUnit, Outcome};
 use crate::config::Config;
 use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
-use crate::memory::{Level, PrivateCaches, Uncore};
+use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
 
 /// Interval-model core.
@@ -245,40 +245,20 @@ impl IntervalCore {
         };
 
         // Execute.
-        let mut complete;
+        let complete;
         let exec_cause;
         let mut tlb_cycles = 0u64;
-        if ins.n_mem > 0 {
-            let mut load_ready = issue;
-            let mut level = Level::L1;
-            let mut tlb = 0u32;
-            let mut any_load = false;
-            let mut any_store = false;
-            for m in ins.mem_ops() {
-                let s = self.mem.data(u, ins.pc, m.addr, m.write, issue);
-                if m.write {
-                    any_store = true;
-                } else {
-                    any_load = true;
-                    if s.ready > load_ready {
-                        load_ready = s.ready;
-                        level = s.level;
-                        tlb = s.tlb_cycles;
-                    }
-                }
-            }
-            if any_load {
+        if is_store {
+            self.stores += 1;
+        }
+        match super::access_memory(&mut self.mem, u, &self.lat, ins, issue) {
+            Some((ready, level, tlb)) => {
                 self.loads += 1;
-                complete = load_ready;
-                if !matches!(
-                    ins.kind,
-                    Kind::Load | Kind::Store | Kind::Other | Kind::Branch
-                ) {
-                    complete += self.lat.of(ins.kind) as u64;
-                }
+                complete = ready;
                 exec_cause = Component::dcache(level);
-                tlb_cycles = tlb as u64;
-            } else {
+                tlb_cycles = tlb;
+            }
+            None => {
                 complete = issue + self.lat.of(ins.kind) as u64;
                 exec_cause = if issue > disp {
                     Component::Depend
@@ -286,16 +266,6 @@ impl IntervalCore {
                     disp_cause
                 };
             }
-            if any_store {
-                self.stores += 1;
-            }
-        } else {
-            complete = issue + self.lat.of(ins.kind) as u64;
-            exec_cause = if issue > disp {
-                Component::Depend
-            } else {
-                disp_cause
-            };
         }
         for &r in &ins.dst {
             if r != 0 {

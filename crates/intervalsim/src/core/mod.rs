@@ -109,6 +109,45 @@ impl Latencies {
     }
 }
 
+/// Perform every memory access of `ins` at cycle `now` (stores included: write-allocate, but
+/// nobody waits for them). For an instruction that reads memory, returns when its result is
+/// ready (the slowest read, plus the operation's own latency for arithmetic with a memory
+/// operand), the level that served that read and its translation cycles; `None` otherwise.
+#[inline]
+pub(crate) fn access_memory<U: Uncore>(
+    mem: &mut crate::memory::PrivateCaches,
+    u: &mut U,
+    lat: &Latencies,
+    ins: &Instr,
+    now: u64,
+) -> Option<(u64, crate::memory::Level, u64)> {
+    let mut ready = now;
+    let mut level = crate::memory::Level::L1;
+    let mut tlb = 0u32;
+    let mut any_load = false;
+    for m in ins.mem_ops() {
+        let s = mem.data(u, ins.pc, m.addr, m.write, now);
+        if !m.write {
+            any_load = true;
+            if s.ready > ready {
+                ready = s.ready;
+                level = s.level;
+                tlb = s.tlb_cycles;
+            }
+        }
+    }
+    if !any_load {
+        return None;
+    }
+    if !matches!(
+        ins.kind,
+        Kind::Load | Kind::Store | Kind::Other | Kind::Branch
+    ) {
+        ready += lat.of(ins.kind) as u64;
+    }
+    Some((ready, level, tlb as u64))
+}
+
 /// One simulated core of either model.
 #[allow(clippy::large_enum_variant)]
 pub enum Core {

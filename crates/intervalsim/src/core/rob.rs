@@ -17,7 +17,7 @@ use super::{InstrBuffer, Latencies, Stop};
 use crate::bpred::{BranchUnit, Outcome};
 use crate::config::Config;
 use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
-use crate::memory::{Level, PrivateCaches, Uncore};
+use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
 
 const NONE: u64 = u64::MAX;
@@ -353,7 +353,7 @@ impl RobCore {
                 continue;
             }
             free[fu as usize] -= 1;
-            let (complete, cause, tlb) = self.execute(&e.ins, u, now, e.load);
+            let (complete, cause, tlb) = self.execute(&e.ins, u, now);
             if let Some((pen, c)) = e.redirect {
                 self.fe_ready = complete + pen;
                 self.fe_cause = c;
@@ -405,38 +405,11 @@ impl RobCore {
     }
 
     #[inline]
-    fn execute<U: Uncore>(
-        &mut self,
-        ins: &Instr,
-        u: &mut U,
-        now: u64,
-        load: bool,
-    ) -> (u64, Component, u64) {
-        if ins.n_mem == 0 {
-            return (now + self.lat.of(ins.kind) as u64, Component::Depend, 0);
+    fn execute<U: Uncore>(&mut self, ins: &Instr, u: &mut U, now: u64) -> (u64, Component, u64) {
+        match super::access_memory(&mut self.mem, u, &self.lat, ins, now) {
+            Some((ready, level, tlb)) => (ready, Component::dcache(level), tlb),
+            None => (now + self.lat.of(ins.kind) as u64, Component::Depend, 0),
         }
-        let mut ready = now;
-        let mut level = Level::L1;
-        let mut tlb = 0u32;
-        for m in ins.mem_ops() {
-            let s = self.mem.data(u, ins.pc, m.addr, m.write, now);
-            if !m.write && s.ready > ready {
-                ready = s.ready;
-                level = s.level;
-                tlb = s.tlb_cycles;
-            }
-        }
-        if !load {
-            return (now + self.lat.of(ins.kind) as u64, Component::Depend, 0);
-        }
-        let mut complete = ready;
-        if !matches!(
-            ins.kind,
-            Kind::Load | Kind::Store | Kind::Other | Kind::Branch
-        ) {
-            complete += self.lat.of(ins.kind) as u64;
-        }
-        (complete, Component::dcache(level), tlb as u64)
     }
 
     /// Statistics since the last reset.
