@@ -167,12 +167,8 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
                 Some(p) => p.clone(),
                 None => o.cache.kernel_deb(karch, o.kernel_version.as_deref())?,
             };
-            let sp = spinner(
-                o.quiet,
-                "unpacking the kernel package and reading module metadata",
-            );
+            // No spinner here: the disk copy's progress bar is on screen meanwhile.
             let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
-            sp.set_message("building the initramfs");
             rec.kernel_package = deb_path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned());
@@ -209,7 +205,6 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
             } else {
                 None
             };
-            sp.finish_and_clear();
             Ok((
                 "vmlinuz".to_string(),
                 Some("initrd.img".to_string()),
