@@ -30,6 +30,7 @@ fn dump_dom(url: &str) -> String {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--no-proxy-server",
             "--virtual-time-budget=10000",
             &format!("--user-data-dir={}", profile.path().display()),
             "--dump-dom",
