@@ -3,7 +3,7 @@
 //! The whole description of a converted machine lives in [`VmConfig`], written to
 //! `DIR/pivirt.toml`; `run.sh`, the systemd unit and `pivirt run` all derive from it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -288,11 +288,6 @@ pub fn parse_size(s: &str) -> Result<u64> {
         .with_context(|| format!("--size {s}: not a number"))?;
     n.checked_mul(mul)
         .with_context(|| format!("--size {s}: too large"))
-}
-
-/// The directory a path lives in, for error messages.
-pub fn display_dir(p: &Path) -> PathBuf {
-    p.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 #[cfg(test)]
