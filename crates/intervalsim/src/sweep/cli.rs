@@ -24,6 +24,8 @@ pub struct SweepArgs {
 pub enum Executor {
     /// Worker threads on this machine.
     Local,
+    /// A Slurm job array (`sbatch`, followed with `squeue`).
+    Slurm,
 }
 
 #[derive(Args, Debug)]
@@ -43,6 +45,36 @@ struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Slurm time limit per array task (e.g. 00:30:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// Slurm memory per array task (e.g. 2G).
+    #[arg(long)]
+    mem: Option<String>,
+    /// Slurm CPUs per array task.
+    #[arg(long)]
+    cpus_per_task: Option<u32>,
+    /// Extra `#SBATCH` line, e.g. `--sbatch=--account=arch` (repeatable).
+    #[arg(long = "sbatch", allow_hyphen_values = true)]
+    sbatch: Vec<String>,
+    /// Points per array task (default: at most --max-tasks tasks).
+    #[arg(long)]
+    points_per_task: Option<usize>,
+    /// Largest job array to submit.
+    #[arg(long, default_value_t = 1000)]
+    max_tasks: usize,
+    /// Resubmissions of points that failed or produced no result.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Seconds between `squeue` polls.
+    #[arg(long, default_value_t = 1.0)]
+    poll: f64,
+    /// Print the Slurm job script and submit nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,12 +93,33 @@ enum SweepCmd {
         #[arg(long)]
         cpi: Vec<String>,
     },
+    /// Run the points of one Slurm array task (used by the generated job script).
+    #[command(hide = true)]
+    Worker {
+        /// Sweep output directory.
+        dir: PathBuf,
+        /// File of point ids, one per line.
+        #[arg(long)]
+        ids: PathBuf,
+        /// Array task index.
+        #[arg(long)]
+        task: usize,
+        /// Points per task.
+        #[arg(long)]
+        per_task: usize,
+    },
 }
 
 /// Run the `sweep` command.
 pub fn main(a: SweepArgs) -> Result<()> {
     match a.cmd {
         Some(SweepCmd::Status { dir }) => status(&dir),
+        Some(SweepCmd::Worker {
+            dir,
+            ids,
+            task,
+            per_task,
+        }) => super::slurm::worker(&dir, &ids, task, per_task),
         Some(SweepCmd::Report { dir, cpi }) => {
             let store = Store::open(&dir)?;
             let plan = store.load_plan()?;
@@ -99,6 +152,26 @@ pub fn main(a: SweepArgs) -> Result<()> {
                         bail!("--jobs 0: need at least one");
                     }
                     local::run(&store, &plan, jobs, r.quiet)?
+                }
+                Executor::Slurm => {
+                    let o = super::slurm::SlurmOptions {
+                        partition: r.partition,
+                        time: r.time,
+                        mem: r.mem,
+                        cpus_per_task: r.cpus_per_task,
+                        extra: r.sbatch,
+                        points_per_task: r.points_per_task,
+                        max_tasks: r.max_tasks,
+                        retries: r.retries,
+                        poll: r.poll,
+                        dry_run: r.dry_run,
+                        binary: None,
+                    };
+                    let outcome = super::slurm::run(&store, &plan, &o, r.quiet)?;
+                    if r.dry_run {
+                        return Ok(());
+                    }
+                    outcome
                 }
             };
             let rows = table::gather(&store, &plan)?;

@@ -3,7 +3,7 @@
 //!
 //! Flow: a [`spec`] file is expanded into a [`spec::Plan`] — every configuration resolved and
 //! validated up front, every point given a stable [`id`] (a hash of its resolved
-//! configuration, workload and limits). An executor ([`local`]) runs the points whose result
+//! configuration, workload and limits). An executor ([`local`] or [`slurm`]) runs the points whose result
 //! file is missing; each point's result is written atomically by the [`store`], so a rerun
 //! after a crash, a cancelled job or a changed grid runs only what is missing. [`table`]
 //! gathers the finished points into CSV and JSON, [`report`] draws them.
@@ -26,6 +26,7 @@ pub mod id;
 pub mod local;
 pub mod report;
 pub mod run;
+pub mod slurm;
 pub mod spec;
 pub mod store;
 pub mod table;
