@@ -107,3 +107,39 @@ fn missing_program_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn intervalsim_run_and_record_reach_the_same_front_end() {
+    let prog = compile("kernels", true);
+    let native = native(&prog, &[]);
+    let o = Command::new(simulator())
+        .args(["run", "--max-instr", "100000", "--"])
+        .arg(&prog)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.stdout, native.stdout, "{err}");
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("== thread 0") && err.contains("Simulated instructions"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ist = dir.path().join("k.ist");
+    let o = Command::new(simulator())
+        .args(["record", "--max-instr", "50000", "-o"])
+        .arg(&ist)
+        .arg("--")
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = intervalsim::frontend::compact::open(&ist).unwrap();
+    assert_eq!(s.count(), 50_000);
+}

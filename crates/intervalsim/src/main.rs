@@ -26,6 +26,9 @@ struct Cli {
 enum Cmd {
     /// Simulate a built-in workload or a trace and print statistics and the CPI stack.
     Run(RunArgs),
+    /// Record traces of a real x86-64 Linux program run under QEMU with the intervalsim-qemu
+    /// plugin (after `--`): `intervalsim record -o run.ist -- ./prog args`.
+    Record(frontend::qemu::RecordArgs),
     /// Convert or inspect trace files.
     #[command(subcommand)]
     Trace(TraceCmd),
@@ -121,6 +124,12 @@ struct RunArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    qemu: frontend::qemu::QemuArgs,
+    /// A real x86-64 Linux program to simulate under QEMU with the intervalsim-qemu plugin, one
+    /// core per thread (after `--`): `intervalsim run -- ./prog args`.
+    #[arg(last = true, value_name = "PROGRAM")]
+    program: Vec<std::ffi::OsString>,
 }
 
 #[derive(Subcommand)]
@@ -224,6 +233,16 @@ fn open_source(s: &SourceArgs) -> Result<(Box<dyn InstrStream>, String, bool)> {
 
 fn cmd_run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.machine)?;
+    if !a.program.is_empty() {
+        let code = frontend::qemu::cli_run(
+            cfg,
+            &a.qemu,
+            &a.program,
+            a.json.as_deref(),
+            a.svg.as_deref(),
+        )?;
+        std::process::exit(code);
+    }
     let (mut stream, label, is_trace) = open_source(&a.source)?;
     let warmup = parse_count(&a.warmup)?;
     let instructions = match &a.instructions {
@@ -309,6 +328,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run(a) => cmd_run(a),
+        Cmd::Record(r) => std::process::exit(frontend::qemu::cli_record(&r)?),
         Cmd::Trace(t) => cmd_trace(t),
         Cmd::Sweep(a) => intervalsim::sweep::cli::main(a),
         Cmd::Cpistack { inputs, output } => {
