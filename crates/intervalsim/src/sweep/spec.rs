@@ -357,8 +357,8 @@ impl Plan {
         if cases.is_empty() {
             cases.push(Vec::new());
         }
-        // A case that leaves out a key another case sets gets the base value; say so in the
-        // table by keeping the key with no value for that point.
+        // A case that leaves out a key another case sets keeps the base value there; its
+        // table cell stays empty.
 
         let warmup = match &f.limits.warmup {
             Some(v) => count_value(v, "limits.warmup")?,
@@ -381,9 +381,6 @@ impl Plan {
                     "workloads[{i}]: label '{}' is used twice; give one a `label`",
                     entry.label
                 );
-            }
-            if matches!(entry.source, Source::Trace { .. }) && instructions == 0 && warmup == 0 {
-                // whole trace: fine
             }
             if matches!(entry.source, Source::Builtin { .. }) && instructions == 0 {
                 bail!(
