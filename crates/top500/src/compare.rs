@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::interconnect::Family;
+use crate::join::normalise;
 use crate::record::{System, TopList};
 use crate::stats::{self, FamilyStats, ListStats};
 
@@ -113,14 +114,6 @@ pub struct Comparison {
     pub families: Vec<FamilyChange>,
 }
 
-fn norm(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace(" ,", ",")
-        .to_lowercase()
-}
-
 /// Compare `old` with `new`.
 ///
 /// ```
@@ -139,16 +132,16 @@ pub fn compare(old: &TopList, new: &TopList) -> Comparison {
         |s| {
             Some(format!(
                 "{}|{}|{}",
-                norm(&s.site),
-                norm(&s.computer),
+                normalise(&s.site),
+                normalise(&s.computer),
                 s.rmax().gflops().round()
             ))
         },
-        |s| Some(format!("{}|{}", norm(&s.site), norm(&s.computer))),
+        |s| Some(format!("{}|{}", normalise(&s.site), normalise(&s.computer))),
         |s| {
             s.name
                 .as_ref()
-                .map(|n| format!("{}|{}", norm(&s.site), norm(n)))
+                .map(|n| format!("{}|{}", normalise(&s.site), normalise(n)))
         },
     ];
     for key in passes {
@@ -242,11 +235,13 @@ pub fn compare(old: &TopList, new: &TopList) -> Comparison {
     }
 }
 
-fn pct(x: f64) -> String {
+/// A fraction as a percentage with one decimal.
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}", x * 100.0)
 }
 
-fn signed(x: f64) -> String {
+/// A change in percentage points with its sign ("+1.2", "-0.4", "0.0").
+pub(crate) fn signed(x: f64) -> String {
     if x.abs() < 0.05 {
         "0.0".into()
     } else {

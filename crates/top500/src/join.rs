@@ -29,7 +29,8 @@ pub struct JoinReport {
     pub disagreeing: Vec<u32>,
 }
 
-fn normalise(text: &str) -> String {
+/// Text compared loosely: case-insensitive, white space collapsed, no space before commas.
+pub(crate) fn normalise(text: &str) -> String {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.replace(" ,", ",").to_lowercase()
 }

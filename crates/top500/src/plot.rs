@@ -51,7 +51,8 @@ fn render_err(e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn rgb(f: Family) -> RGBColor {
+/// The family's fixed colour as a plotters colour.
+pub(crate) fn rgb(f: Family) -> RGBColor {
     let (r, g, b) = f.colour();
     RGBColor(r, g, b)
 }

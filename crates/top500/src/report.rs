@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::accelerator::Evidence;
-use crate::compare::{self, Comparison};
+use crate::compare::{self, Comparison, pct, signed};
 use crate::error::Error;
 use crate::plot::{self, PlotOptions};
 use crate::record::TopList;
@@ -26,18 +26,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1}", x * 100.0)
-}
-
-fn signed(x: f64) -> String {
-    if x.abs() < 0.05 {
-        "0.0".into()
-    } else {
-        format!("{x:+.1}")
-    }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}\

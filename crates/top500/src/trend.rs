@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::interconnect::Family;
 use crate::join;
+use crate::plot::rgb;
 use crate::read;
 use crate::record::{ListId, TopList};
 use crate::stats::{self, ListStats};
@@ -148,11 +149,6 @@ fn render_err(e: impl std::fmt::Display) -> Error {
         what: "trend chart".into(),
         message: e.to_string(),
     }
-}
-
-fn rgb(f: Family) -> RGBColor {
-    let (r, g, b) = f.colour();
-    RGBColor(r, g, b)
 }
 
 const FONT: &str = "sans-serif";
