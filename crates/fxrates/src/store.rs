@@ -5,7 +5,7 @@
 //!
 //! The binary form (file extension `.fxr`) is what the build script embeds and what the updater
 //! persists in the data directory. Decoding it is a copy plus a checksum, which is why loading the
-//! full history takes about a millisecond instead of the tens of milliseconds a CSV parse costs.
+//! full history needs no text parsing at all.
 //! Layout, all little-endian:
 //!
 //! ```text
