@@ -158,6 +158,94 @@ fn rerun_after_a_partial_run_runs_only_the_missing_points() {
 }
 
 #[test]
+fn a_run_killed_midway_loses_nothing_and_resumes_where_it_stopped() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        t.path(),
+        r#"
+        [grid]
+        l2.size = ["128KiB", "256KiB", "512KiB", "1MiB"]
+        core.dispatch_width = [2, 4]
+        [[workloads]]
+        name = "mixed"
+        footprint = "512KiB"
+        [[workloads]]
+        name = "branches"
+        [limits]
+        warmup = "10k"
+        instructions = "150k"
+        "#,
+    );
+    let out = t.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_intervalsim"))
+        .args([
+            "sweep",
+            &spec,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "-j",
+            "1",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the run (SIGKILL: no chance to clean up) once the first points are saved.
+    let t0 = std::time::Instant::now();
+    while out.join("points").read_dir().map_or(0, |d| {
+        d.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count()
+    }) < 2
+    {
+        assert!(t0.elapsed().as_secs() < 120, "no point finished in 120 s");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sweep ended before it could be killed: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = result_files(&out);
+    assert!(
+        (2..16).contains(&saved.len()),
+        "{} results saved",
+        saved.len()
+    );
+    // Every saved result is whole (results are renamed into place, never written in place).
+    for f in &saved {
+        let text = std::fs::read_to_string(out.join("points").join(f)).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{f} is not whole after the kill: {e}"));
+    }
+    let s = ok(&["status", out.to_str().unwrap()]);
+    let pending = 16 - saved.len();
+    assert!(
+        s.contains(&format!(
+            "{} finished, 0 failed, {pending} pending",
+            saved.len()
+        )),
+        "{s}"
+    );
+    let o = sweep(&[&spec, "--out", out.to_str().unwrap(), "-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success()
+            && err.contains(&format!(
+                "16 points: {} already finished, {pending} run now",
+                saved.len()
+            )),
+        "{err}"
+    );
+    // The resumed sweep's table equals an uninterrupted one's.
+    let whole = t.path().join("whole");
+    ok(&[&spec, "--out", whole.to_str().unwrap(), "-q"]);
+    assert_eq!(table_without_timings(&out), table_without_timings(&whole));
+}
+
+#[test]
 fn a_failing_point_is_reported_without_losing_the_others() {
     let t = tempfile::tempdir().unwrap();
     // A ChampSim trace cut in the middle of its second record.

@@ -239,6 +239,28 @@ fn slurm_sweeps_match_local_ones_resume_and_retry() {
     }
     assert_eq!(count_results(&dry), 0);
 
+    // Without --points-per-task, short points are batched so that each of the cluster's
+    // 8 CPUs (4 slots of 2 CPUs) gets one task: 16 points make 8 (4) tasks.
+    for (cpus, tasks, per_task) in [("1", "0-7", "2"), ("2", "0-3", "4")] {
+        let o = output(&mut cluster.sweep(&[
+            spec,
+            "--out",
+            dry.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--dry-run",
+            "--cpus-per-task",
+            cpus,
+        ]));
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            script.contains(&format!("#SBATCH --array={tasks}\n"))
+                && script.contains(&format!("--per-task {per_task} ")),
+            "{cpus} CPUs per task: want {tasks} tasks of {per_task} points in\n{script}"
+        );
+    }
+
     // Local and Slurm give the same table.
     let local = t.path().join("local");
     let o = output(&mut cluster.sweep(&[spec, "--out", local.to_str().unwrap(), "-q"]));

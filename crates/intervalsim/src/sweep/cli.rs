@@ -60,7 +60,8 @@ struct RunArgs {
     /// Extra `#SBATCH` line, e.g. `--sbatch=--account=arch` (repeatable).
     #[arg(long = "sbatch", allow_hyphen_values = true)]
     sbatch: Vec<String>,
-    /// Points per array task (default: at most --max-tasks tasks).
+    /// Points per array task (default: ~30 s of work per task, at least one task per
+    /// free slot of the partition, at most --max-tasks tasks).
     #[arg(long)]
     points_per_task: Option<usize>,
     /// Largest job array to submit.

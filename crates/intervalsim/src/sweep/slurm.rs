@@ -114,6 +114,71 @@ fn run_cmd(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Shortest array task worth its scheduling cost. A Slurm task pays for its place in the
+/// queue, a process start and the plan load (together about a second on an idle cluster,
+/// more on a busy one); below ~30 s of work that overhead shows in the sweep's wall time.
+const MIN_TASK_SECONDS: f64 = 30.0;
+
+/// Simulated instructions per second assumed when sizing batches: a conservative figure for
+/// the detailed model, so that batches err on the short side.
+const ASSUMED_INSTRUCTIONS_PER_SECOND: f64 = 2.0e6;
+
+/// Instructions assumed for a point that runs a whole trace (no limit in the spec).
+const ASSUMED_WHOLE_TRACE_INSTRUCTIONS: f64 = 100.0e6;
+
+/// Estimated wall time of one point of `plan`, in seconds.
+fn point_seconds(plan: &Plan) -> f64 {
+    let measured = if plan.instructions == 0 {
+        ASSUMED_WHOLE_TRACE_INSTRUCTIONS
+    } else {
+        plan.instructions as f64
+    };
+    (plan.warmup as f64 + measured) / ASSUMED_INSTRUCTIONS_PER_SECOND
+}
+
+/// Array tasks the cluster can run at once: the CPUs of the partition (`sinfo`) divided by
+/// the CPUs each task asks for. `None` when `sinfo` cannot say.
+fn cluster_slots(o: &SlurmOptions) -> Option<usize> {
+    let mut cmd = slurm_cmd("sinfo");
+    cmd.args(["-h", "-o", "%C"]);
+    if let Some(p) = &o.partition {
+        cmd.args(["-p", p]);
+    }
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    // One "allocated/idle/other/total" line per partition; sum the totals.
+    let total: usize = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().rsplit('/').next()?.parse::<usize>().ok())
+        .sum();
+    let per_task = o.cpus_per_task.unwrap_or(1).max(1) as usize;
+    (total >= per_task).then(|| total / per_task)
+}
+
+/// Points per array task when the user names none.
+///
+/// Short points are batched until a task holds about [`MIN_TASK_SECONDS`] of work, but never
+/// so far that the array has fewer tasks than the cluster has `slots` (that would leave CPUs
+/// idle); and the array never exceeds `max_tasks` tasks. Without a slot count only the
+/// length rule and `max_tasks` apply, capped so that at least a few tasks remain.
+pub fn auto_points_per_task(
+    pending: usize,
+    point_seconds: f64,
+    slots: Option<usize>,
+    max_tasks: usize,
+) -> usize {
+    let pending = pending.max(1);
+    let floor = pending.div_ceil(max_tasks.max(1));
+    let for_length = if point_seconds > 0.0 {
+        (MIN_TASK_SECONDS / point_seconds)
+            .ceil()
+            .min(pending as f64) as usize
+    } else {
+        pending
+    };
+    let spread_cap = pending.div_ceil(slots.unwrap_or(4).max(1));
+    for_length.min(spread_cap).max(floor).max(1)
+}
+
 /// Whether any task of `job` is still queued or running.
 fn job_alive(job: &str) -> Result<bool> {
     let out = slurm_cmd("squeue")
@@ -158,10 +223,13 @@ pub fn run(store: &Store, plan: &Plan, o: &SlurmOptions, quiet: bool) -> Result<
         if attempt > o.retries {
             break;
         }
-        let per_task = o
-            .points_per_task
-            .unwrap_or_else(|| pending.len().div_ceil(o.max_tasks.max(1)))
-            .max(1);
+        let per_task = match o.points_per_task {
+            Some(n) => n.max(1),
+            None => {
+                let slots = cluster_slots(o);
+                auto_points_per_task(pending.len(), point_seconds(plan), slots, o.max_tasks)
+            }
+        };
         let tasks = pending.len().div_ceil(per_task);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -234,27 +302,58 @@ pub fn worker(dir: &Path, ids_file: &Path, task: usize, per_task: usize) -> Resu
     let text = std::fs::read_to_string(ids_file)
         .with_context(|| format!("reading {}", ids_file.display()))?;
     let ids: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    let mine = ids.iter().skip(task * per_task).take(per_task);
-    let mut failures = 0;
-    for id in mine {
+    let mut mine = Vec::new();
+    for id in ids.iter().skip(task * per_task).take(per_task) {
         let Some(p) = plan.point(id) else {
             bail!("{}: point {id} is not in the plan", ids_file.display());
         };
-        if store.load_result(id).is_some() {
-            continue;
-        }
-        match super::run::run_point_guarded(&plan, p).and_then(|r| store.save_result(&r)) {
-            Ok(()) => eprintln!("point {id} done"),
-            Err(e) => {
-                failures += 1;
-                let msg = format!("{e:#}");
-                eprintln!("point {id} failed: {msg}");
-                store.save_failure(id, &msg)?;
-            }
+        if store.load_result(id).is_none() {
+            mine.push(p);
         }
     }
-    if failures > 0 {
-        bail!("{failures} point(s) of task {task} failed");
+    // A task given several CPUs runs its points on that many threads.
+    let threads = std::env::var("SLURM_CPUS_PER_TASK")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let bar = indicatif::ProgressBar::hidden();
+    let failed = super::local::run_points(&store, &plan, &mine, threads, &bar);
+    for (id, _, msg) in &failed {
+        eprintln!("point {id} failed: {msg}");
+    }
+    eprintln!(
+        "task {task}: {} point(s) done, {} failed",
+        mine.len() - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        bail!("{} point(s) of task {task} failed", failed.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_points_per_task;
+
+    #[test]
+    fn short_points_are_batched_but_every_slot_gets_a_task() {
+        // 64 points of 0.1 s on 2 CPUs: two tasks of 32.
+        assert_eq!(auto_points_per_task(64, 0.1, Some(2), 1000), 32);
+        // The same on a 400-CPU partition: one point per task would waste the queue, a
+        // task per CPU is the most that helps.
+        assert_eq!(auto_points_per_task(64, 0.1, Some(400), 1000), 1);
+        // 10 000 points of 1 s on 100 CPUs: 30 s tasks.
+        assert_eq!(auto_points_per_task(10_000, 1.0, Some(100), 1000), 30);
+    }
+
+    #[test]
+    fn long_points_run_one_per_task_and_max_tasks_bounds_the_array() {
+        assert_eq!(auto_points_per_task(64, 600.0, Some(16), 1000), 1);
+        assert_eq!(auto_points_per_task(5_000, 600.0, Some(16), 1000), 5);
+        // Unknown cluster size: batches by length, keeps at least four tasks.
+        assert_eq!(auto_points_per_task(64, 0.1, None, 1000), 16);
+        assert_eq!(auto_points_per_task(0, 1.0, None, 1000), 1);
+    }
 }
