@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::board::{CathodeMap, PinMap, TUBES};
-use crate::mux::{Realtime, Timing};
+use crate::mux::{Realtime, Spin, Timing};
 
 /// The built-in configuration, also the documentation of every key.
 pub const DEFAULT_TOML: &str = include_str!("../dist/nixie.toml");
@@ -45,6 +45,19 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// How the multiplexer waits for an anode edge (`mux.spin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpinMode {
+    /// Wake a margin before each edge that follows the host's recent
+    /// wake-up lateness, at most `spin_us`, and busy-wait the rest.
+    Adaptive,
+    /// Wake exactly `spin_us` before each edge and busy-wait the rest.
+    Fixed,
+    /// Sleep right up to each edge.
+    Off,
 }
 
 /// How the colon behaves.
@@ -127,7 +140,10 @@ pub struct Mux {
     pub frame_hz: u32,
     /// Dark time between tubes (µs).
     pub blank_us: u32,
-    /// Busy-wait before each edge (µs), 0–200.
+    /// How to wait for an anode edge.
+    pub spin: SpinMode,
+    /// Busy-wait before each edge (µs), 0–200: the margin (`fixed`) or its
+    /// upper bound (`adaptive`).
     pub spin_us: u32,
     /// Day brightness 0.0–1.0 (duty within slot − blank).
     pub brightness: f32,
@@ -136,6 +152,8 @@ pub struct Mux {
     pub realtime_priority: u8,
     /// Lock memory with `mlockall`.
     pub lock_memory: bool,
+    /// Pin the multiplexer thread to this CPU (none: any CPU).
+    pub cpu: Option<u32>,
 }
 
 impl Default for Mux {
@@ -143,10 +161,12 @@ impl Default for Mux {
         Mux {
             frame_hz: 100,
             blank_us: 600,
-            spin_us: 20,
+            spin: SpinMode::Adaptive,
+            spin_us: 100,
             brightness: 1.0,
             realtime_priority: 10,
-            lock_memory: false,
+            lock_memory: true,
+            cpu: None,
         }
     }
 }
@@ -381,6 +401,19 @@ impl Config {
                 format!("{} is out of range (0 = off, 1-99)", m.realtime_priority),
             ));
         }
+        if let Some(cpu) = m.cpu {
+            // SAFETY: sysconf takes a plain constant.
+            let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1);
+            if i64::from(cpu) >= cpus as i64 {
+                return Err(bad(
+                    "mux.cpu",
+                    format!(
+                        "CPU {cpu} does not exist (this machine has CPUs 0-{})",
+                        cpus - 1
+                    ),
+                ));
+            }
+        }
         // Display.
         let d = &self.display;
         if d.hours != 12 && d.hours != 24 {
@@ -499,7 +532,13 @@ impl Config {
         Timing {
             frame_hz: self.mux.frame_hz,
             blank_ns: u64::from(self.mux.blank_us) * 1000,
-            spin_ns: u64::from(self.mux.spin_us) * 1000,
+            spin: match self.mux.spin {
+                SpinMode::Off => Spin::Off,
+                SpinMode::Fixed => Spin::Fixed(u64::from(self.mux.spin_us) * 1000),
+                SpinMode::Adaptive => Spin::Adaptive {
+                    max_ns: u64::from(self.mux.spin_us) * 1000,
+                },
+            },
         }
     }
 
@@ -508,6 +547,7 @@ impl Config {
         Realtime {
             fifo_priority: (self.mux.realtime_priority > 0).then_some(self.mux.realtime_priority),
             lock_memory: self.mux.lock_memory,
+            cpu: self.mux.cpu.map(|c| c as usize),
         }
     }
 }
@@ -565,12 +605,34 @@ mod tests {
                 "tubes.cathodes: tube 1",
             ),
             ("colour = 1\n", "unknown field `colour`"),
+            ("[mux]\ncpu = 4096\n", "mux.cpu: CPU 4096 does not exist"),
+            ("[mux]\nspin = \"always\"\n", "unknown variant `always`"),
+            ("[mux]\nspin_us = 500\n", "mux.spin_us"),
         ];
         for (text, want) in cases {
             let e = err(text);
             assert!(e.contains(want), "{text:?}: {e}");
             assert!(e.starts_with("t.toml"), "{e}");
         }
+    }
+
+    #[test]
+    fn spin_modes_and_real_time_options() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.timing().spin, Spin::Adaptive { max_ns: 100_000 });
+        assert_eq!(
+            c.realtime(),
+            Realtime {
+                fifo_priority: Some(10),
+                lock_memory: true,
+                cpu: None
+            }
+        );
+        let c = Config::parse("[mux]\nspin = \"fixed\"\nspin_us = 20\ncpu = 0\n", "t").unwrap();
+        assert_eq!(c.timing().spin, Spin::Fixed(20_000));
+        assert_eq!(c.realtime().cpu, Some(0));
+        let c = Config::parse("[mux]\nspin = \"off\"\n", "t").unwrap();
+        assert_eq!(c.timing().spin, Spin::Off);
     }
 
     #[test]

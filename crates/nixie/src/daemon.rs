@@ -17,7 +17,7 @@ use crate::backend::Backend;
 use crate::clock::{TimeSource, ZoneSource, load_zone};
 use crate::config::Config;
 use crate::display::{Display, Shown};
-use crate::mux::{Frame, FrameCell, MuxThread};
+use crate::mux::{Frame, FrameCell, MuxReport, MuxThread};
 
 /// How often the display logic runs.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -179,12 +179,23 @@ impl Daemon {
     /// Starts the multiplexer thread on `backend` with the running
     /// configuration, reading this daemon's frames.
     pub fn spawn_mux<B: Backend + 'static>(&self, backend: B) -> Result<MuxThread<B>> {
+        self.spawn_mux_measuring(backend, 0)
+    }
+
+    /// Like [`Daemon::spawn_mux`], logging the lateness of up to `edges`
+    /// anode edges and wake-ups.
+    fn spawn_mux_measuring<B: Backend + 'static>(
+        &self,
+        backend: B,
+        edges: usize,
+    ) -> Result<MuxThread<B>> {
         Ok(MuxThread::spawn(
             self.cfg.timing(),
             self.cfg.cathode_map(),
             backend,
             self.frame_cell(),
             self.cfg.realtime(),
+            edges,
         )?)
     }
 
@@ -221,26 +232,56 @@ impl Daemon {
     /// Runs headless (gpio or sim backend) until SIGTERM/SIGINT; then every
     /// anode, the colon and the high voltage are turned off before return.
     pub fn run<B: Backend + 'static>(&mut self, backend: B, flags: &SignalFlags) -> Result<()> {
+        self.run_for(backend, flags, None).map(|_| ())
+    }
+
+    /// Like [`Daemon::run`], also stopping after `limit` (when given), in
+    /// which case the multiplexer measures its edges for the whole run and
+    /// its [`MuxReport`] is returned.
+    pub fn run_for<B: Backend + 'static>(
+        &mut self,
+        backend: B,
+        flags: &SignalFlags,
+        limit: Option<Duration>,
+    ) -> Result<Option<MuxReport>> {
         self.tick();
-        let mut mux = self.spawn_mux(backend)?;
+        // Room for every edge and wake-up of the run (3 timed waits per slot).
+        let edges = limit.map_or(0, |d| {
+            let slots = d.as_secs_f64() * f64::from(self.cfg.mux.frame_hz) * 4.0;
+            (slots * 3.0) as usize + 4096
+        });
+        let mut mux = self.spawn_mux_measuring(backend, edges)?;
         tracing::info!(
             "running: {} Hz, blank {} µs, brightness {}",
             self.cfg.mux.frame_hz,
             self.cfg.mux.blank_us,
             self.cfg.mux.brightness
         );
+        let end = limit.map(|d| Instant::now() + d);
         while !flags.stop.load(Ordering::Relaxed) {
+            // A multiplexer restarted by a reload measures no more: the
+            // report then covers the new one only.
             mux = self.handle_reload(flags, mux)?;
             self.tick();
             if !mux.is_running() {
                 mux.stop().context("multiplexer stopped")?;
                 anyhow::bail!("multiplexer stopped unexpectedly");
             }
-            std::thread::sleep(TICK);
+            let pause = match end {
+                Some(e) => {
+                    let left = e.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    left.min(TICK)
+                }
+                None => TICK,
+            };
+            std::thread::sleep(pause);
         }
-        mux.stop().context("turning the tubes off")?;
+        let (_, report) = mux.stop_with_report().context("turning the tubes off")?;
         tracing::info!("stopped: anodes, colon and high voltage off");
-        Ok(())
+        Ok(limit.map(|_| report))
     }
 }
 

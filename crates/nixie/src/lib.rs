@@ -6,9 +6,13 @@
 //!
 //! - **One timing-critical thread.** [`mux`] owns the output pins and does
 //!   nothing but light one tube at a time on an absolute-time schedule
-//!   (`clock_nanosleep(TIMER_ABSTIME)`, 1 ns timer slack, optional
-//!   SCHED_FIFO/`mlockall`). The display logic publishes whole frames to it
-//!   through one atomic word, so it never blocks on a lock.
+//!   (`clock_nanosleep(TIMER_ABSTIME)`, 1 ns timer slack, SCHED_FIFO and
+//!   `mlockall` when permitted, optional CPU pinning). It wakes a margin
+//!   before each anode edge and spins to it; the margin follows the host's
+//!   recent wake-up lateness within a 3 % CPU budget. Its buffers are
+//!   allocated and touched before it starts, so it never allocates or
+//!   page-faults while running. The display logic publishes whole frames to
+//!   it through one atomic word, so it never blocks on a lock.
 //! - **Invariants by construction, checked on waveforms.** The slot sequence
 //!   (anodes off → blank code → blank time → digit → anode on → off) makes
 //!   "never two anodes on" and "BCD stable while lit" true by ordering; the

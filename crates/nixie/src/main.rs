@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +51,13 @@ struct Cli {
     /// Start the clock at this instant instead of now (demo), e.g. 2026-03-29T00:59:50Z.
     #[arg(long, value_name = "RFC3339")]
     time: Option<Timestamp>,
+    /// Stop the daemon after this long, e.g. 20s (gpio and sim backends).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// With --for: print the multiplexer's edge jitter, wake-up lateness,
+    /// spin and the daemon's CPU use when it stops.
+    #[arg(long, requires = "run_for")]
+    report: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -217,19 +224,49 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(Command::Sim(args)) = &cli.command {
         return sim(&cfg, args, clock.as_ref());
     }
+    let started = Instant::now();
+    let host0 = scope::host_cpu_ticks();
     let flags = SignalFlags::install()?;
     let chip = cfg.pins.chip.clone();
     let pins = cfg.pin_map();
+    let timing = cfg.timing();
     let mut daemon = Daemon::new(cfg, path, clock)?;
-    match cli.backend {
+    let (report, name) = match cli.backend {
         BackendKind::Gpio => {
             let backend = GpioBackend::open(&chip, &pins)
                 .context("no GPIO chip here? try `--backend term` for the simulated board")?;
-            daemon.run(backend, &flags)
+            (daemon.run_for(backend, &flags, cli.run_for)?, "gpio")
         }
-        BackendKind::Sim => daemon.run(SimBackend::new(0).0, &flags),
-        BackendKind::Term => nixie::term::run(&mut daemon, &flags),
+        BackendKind::Sim => (
+            daemon.run_for(SimBackend::new(0).0, &flags, cli.run_for)?,
+            "sim",
+        ),
+        BackendKind::Term => {
+            if cli.run_for.is_some() {
+                bail!("--for works with --backend gpio or sim, not term");
+            }
+            return nixie::term::run(&mut daemon, &flags);
+        }
+    };
+    if let (true, Some(r)) = (cli.report, report) {
+        let wall = started.elapsed().as_nanos() as u64;
+        let host = host0.zip(scope::host_cpu_ticks());
+        print!(
+            "{}",
+            scope::daemon_report(&r, &timing, name, process_cpu_ns(), wall, host)
+        );
     }
+    Ok(())
+}
+
+/// CPU time (user + system) this process has used so far (ns).
+fn process_cpu_ns() -> u64 {
+    // SAFETY: an all-zero rusage is valid; getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 #[cfg(test)]

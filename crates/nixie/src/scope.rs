@@ -14,7 +14,8 @@ use crate::backend::sim::{Recording, SimBackend};
 use crate::board::{BLANK_CODE, Levels, Signal, TUBES, k155id1_output};
 use crate::config::Config;
 use crate::mux::{
-    Frame, FrameCell, Multiplexer, RealTimer, Timer, Timing, VirtualTimer, prepare_thread,
+    Frame, FrameCell, Multiplexer, MuxReport, RealTimer, RealtimeStatus, Spin, Timer, Timing,
+    VirtualTimer, prepare_thread,
 };
 use crate::wave::{Analysis, Stats, analyse};
 
@@ -29,6 +30,10 @@ pub struct Run {
     pub timing: Timing,
     /// Lateness of every timed anode edge against its deadline (ns).
     pub lateness: Stats,
+    /// Slots skipped because the thread woke after they had ended.
+    pub missed_slots: u64,
+    /// Real-time settings in effect (real-time runs).
+    pub realtime: Option<RealtimeStatus>,
     /// Recorded in virtual time (ideal timing) rather than real time.
     pub virtual_time: bool,
 }
@@ -50,44 +55,24 @@ pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Re
     let capacity = (frames as usize * TUBES * 12).clamp(64, 1 << 22);
     let (sim, probe) = SimBackend::new(capacity);
     let cell = Arc::new(FrameCell::new(frame));
-    fn go<T: Timer>(
-        timing: Timing,
-        cfg: &Config,
-        sim: SimBackend,
-        timer: T,
-        cell: Arc<FrameCell>,
-        frames: u64,
-    ) -> Result<(u64, u64, Stats)> {
+    let edges = (frames as usize * TUBES * 2 + 64).min(1 << 22);
+    let go = |timer: Box<dyn Timer>, rt: Option<&Config>| -> Result<_> {
         let mut mux = Multiplexer::new(timing, cfg.cathode_map(), sim, timer, cell);
-        mux.log_lateness();
-        let origin = mux.next_slot_ns();
+        mux.log_lateness(edges);
+        // Every buffer is in place before memory is locked.
+        let realtime = rt.map(|c| prepare_thread(c.realtime()));
+        let origin = mux.restart_grid();
         mux.run_until(origin + frames * TUBES as u64 * timing.slot_ns())?;
         mux.all_off()?;
         let lateness = Stats::of(&mut mux.lateness().to_vec());
+        let missed = mux.missed_slots();
         let (_, mut timer) = mux.into_parts();
-        Ok((origin, timer.now_ns(), lateness))
-    }
-    let (origin_ns, end, lateness) = if virtual_time {
-        go(
-            timing,
-            cfg,
-            sim,
-            VirtualTimer::exact(1_000_000),
-            cell,
-            frames,
-        )?
+        Ok((origin, timer.now_ns(), lateness, missed, realtime))
+    };
+    let (origin_ns, end, lateness, missed_slots, realtime) = if virtual_time {
+        go(Box::new(VirtualTimer::exact(1_000_000)), None)?
     } else {
-        prepare_thread(cfg.realtime());
-        go(
-            timing,
-            cfg,
-            sim,
-            RealTimer {
-                spin_ns: timing.spin_ns,
-            },
-            cell,
-            frames,
-        )?
+        go(Box::new(RealTimer::new(&timing)), Some(cfg))?
     };
     let mut recording = probe.recording(end);
     // Analyse whole frames only: drop the final all-off write's tail.
@@ -97,6 +82,8 @@ pub fn record(cfg: &Config, frame: Frame, frames: u64, virtual_time: bool) -> Re
         origin_ns,
         timing,
         lateness,
+        missed_slots,
+        realtime,
         virtual_time,
     })
 }
@@ -146,12 +133,12 @@ pub fn report(run: &Run, a: &Analysis) -> String {
     );
     let _ = writeln!(
         s,
-        "edge jitter    p50 {:.1} µs  p99 {:.1} µs  max {:.1} µs  ({} anode edges, lateness vs deadline)",
-        us(run.lateness.p50),
-        us(run.lateness.p99),
-        us(run.lateness.max),
-        run.lateness.count
+        "edge jitter    {}",
+        jitter_line(&run.lateness, run.missed_slots)
     );
+    if let Some(rt) = &run.realtime {
+        let _ = writeln!(s, "real time      {rt}");
+    }
     if a.violations.is_empty() {
         let _ = writeln!(
             s,
@@ -163,6 +150,104 @@ pub fn report(run: &Run, a: &Analysis) -> String {
         for v in a.violations.iter().take(20) {
             let _ = writeln!(s, "  {v}");
         }
+    }
+    s
+}
+
+fn jitter_line(l: &Stats, missed_slots: u64) -> String {
+    let us = |ns: u64| ns as f64 / 1000.0;
+    format!(
+        "p50 {:.1} µs  p99 {:.1} µs  max {:.1} µs  ({} anode edges, {} missed slots; \
+         lateness of the finished pin write vs deadline)",
+        us(l.p50),
+        us(l.p99),
+        us(l.max),
+        l.count,
+        missed_slots
+    )
+}
+
+/// The machine's CPU time counters from `/proc/stat`: (steal, total) in
+/// clock ticks, summed over all CPUs. Steal is time a virtual machine's
+/// CPUs were ready to run but the hypervisor ran something else.
+pub fn host_cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_ticks(&stat)
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    (v.len() == 8).then(|| (v[7], v.iter().sum()))
+}
+
+/// The report printed by `nixie --report` when the daemon stops: edge
+/// lateness, wake-up lateness, the spin, CPU use and the hypervisor's steal.
+/// `process_cpu_ns` and `wall_ns` are the whole daemon's CPU time and
+/// lifetime; `host_ticks` the [`host_cpu_ticks`] at its start and end.
+pub fn daemon_report(
+    report: &MuxReport,
+    timing: &Timing,
+    backend: &str,
+    process_cpu_ns: u64,
+    wall_ns: u64,
+    host_ticks: Option<((u64, u64), (u64, u64))>,
+) -> String {
+    let mut s = String::new();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    let pct = |ns: u64, of: u64| ns as f64 / of.max(1) as f64 * 100.0;
+    let _ = writeln!(
+        s,
+        "daemon run     {:.2} s on the {backend} backend, {} Hz; {}",
+        wall_ns as f64 / 1e9,
+        timing.frame_hz,
+        report.realtime
+    );
+    let edges = Stats::of(&mut report.edge_lateness.clone());
+    let _ = writeln!(
+        s,
+        "edge jitter    {}",
+        jitter_line(&edges, report.missed_slots)
+    );
+    let wakes = Stats::of(&mut report.wake_lateness.clone());
+    let _ = writeln!(
+        s,
+        "wake-ups       p50 {:.1} µs  p99 {:.1} µs  max {:.1} µs  ({} wakes; clock_nanosleep lateness before the spin)",
+        us(wakes.p50),
+        us(wakes.p99),
+        us(wakes.max),
+        wakes.count
+    );
+    let mode = match timing.spin {
+        Spin::Off => "off",
+        Spin::Fixed(_) => "fixed",
+        Spin::Adaptive { .. } => "adaptive",
+    };
+    let _ = writeln!(
+        s,
+        "spin           {mode}, margin {:.1} µs at the end (cap {:.1} µs); {:.2} % of a core spinning",
+        us(report.spin.margin_ns),
+        us(report.spin.cap_ns),
+        pct(report.spin.spun_ns, report.run_ns)
+    );
+    let _ = writeln!(
+        s,
+        "cpu            daemon {:.2} % of one core (multiplexer thread {:.2} %)",
+        pct(process_cpu_ns, wall_ns),
+        pct(report.thread_cpu_ns, report.run_ns)
+    );
+    if let Some(((s0, t0), (s1, t1))) = host_ticks {
+        let _ = writeln!(
+            s,
+            "host           steal {:.1} % of CPU time during the run (virtual CPUs ready but not run by the hypervisor)",
+            pct(s1.saturating_sub(s0), t1.saturating_sub(t0))
+        );
     }
     s
 }
@@ -365,6 +450,14 @@ mod tests {
             brightness: 1.0,
             hv: true,
         }
+    }
+
+    #[test]
+    fn steal_comes_from_the_cpu_line() {
+        let stat = "cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 50 0 25 400 5 0 2 18 0 0\n";
+        assert_eq!(parse_cpu_ticks(stat), Some((35, 1000)));
+        assert_eq!(parse_cpu_ticks("cpu0 1 2 3\n"), None);
+        assert_eq!(parse_cpu_ticks("cpu  1 2 x 4 5 6 7 8\n"), None);
     }
 
     #[test]

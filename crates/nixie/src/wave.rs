@@ -243,6 +243,7 @@ mod tests {
     use super::*;
     use crate::backend::sim::Sample;
     use crate::board::{Levels, Signal};
+    use crate::mux::Spin;
 
     fn rec(samples: &[(u64, Levels)], end: u64) -> Recording {
         Recording {
@@ -288,7 +289,7 @@ mod tests {
         let t = Timing {
             frame_hz: 100,
             blank_ns: 100,
-            spin_ns: 0,
+            spin: Spin::Off,
         };
         let a = analyse(&r, &t, 0);
         let kinds: Vec<String> = a.violations.iter().map(|v| v.to_string()).collect();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use nixie::backend::sim::SimBackend;
 use nixie::board::{BLANK_CODE, CathodeMap, TUBES};
 use nixie::config::Config;
-use nixie::mux::{Frame, FrameCell, Multiplexer, Timing, VirtualTimer};
+use nixie::mux::{Frame, FrameCell, Multiplexer, Spin, Timing, VirtualTimer};
 use nixie::scope;
 use nixie::wave::{Analysis, analyse};
 
@@ -54,7 +54,7 @@ fn invariants_hold_under_jitter_at_every_rate_and_brightness() {
             let t = Timing {
                 frame_hz: hz,
                 blank_ns: blank_us * 1000,
-                spin_ns: 0,
+                spin: Spin::Off,
             };
             let a = jittery_run(t, frame(brightness), 5);
             let what = format!("{hz} Hz, brightness {brightness}");
@@ -193,7 +193,7 @@ proptest::proptest! {
         outlier_every in 50u64..1000,
         outlier_us in 0u64..1500,
     ) {
-        let t = Timing { frame_hz: hz, blank_ns: 600_000, spin_ns: 0 };
+        let t = Timing { frame_hz: hz, blank_ns: 600_000, spin: Spin::Off };
         let (sim, probe) = SimBackend::new(1_000_000);
         let cell = Arc::new(FrameCell::new(Frame { digits, colon: true, brightness, hv: true }));
         let timer = VirtualTimer::jittery(0, late_us * 1000, outlier_every, outlier_us * 1000);

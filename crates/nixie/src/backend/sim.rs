@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Backend, BackendError};
 use crate::board::{Levels, Signal, TUBES, k155id1_output};
+use crate::mux::prefault;
 
 /// One write to the board: the levels from `t_ns` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,9 @@ impl State {
     }
 }
 
+/// The most writes a [`SimBackend`] records (64 MiB of samples).
+pub const MAX_CAPACITY: usize = 1 << 22;
+
 /// The simulated board backend. Create it with [`SimBackend::new`], which
 /// also hands out a [`SimProbe`] to observe it from other threads.
 #[derive(Debug)]
@@ -143,14 +147,26 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl SimBackend {
     /// A simulated board recording at most `capacity` writes (0: record
-    /// nothing, only integrate the glow). The board starts all off.
+    /// nothing, only integrate the glow; at most [`MAX_CAPACITY`]). The
+    /// board starts all off. The whole buffer is allocated and its pages
+    /// touched here, so recording never allocates or page-faults on the
+    /// multiplexer's timing-critical path.
     pub fn new(capacity: usize) -> (SimBackend, SimProbe) {
+        let capacity = capacity.min(MAX_CAPACITY);
+        let mut samples = Vec::with_capacity(capacity);
+        prefault(
+            &mut samples,
+            Sample {
+                t_ns: 0,
+                levels: Levels::all_off(),
+            },
+        );
         let state = Arc::new(Mutex::new(State {
             levels: Levels::all_off(),
             last_t: None,
             recording: Recording {
                 initial: Levels::all_off(),
-                samples: Vec::with_capacity(capacity.min(1 << 20)),
+                samples,
                 ..Recording::default()
             },
             capacity,
