@@ -13,6 +13,19 @@ use serde::Deserialize;
 use crate::board::{CathodeMap, PinMap, TUBES};
 use crate::mux::{Realtime, Spin, Timing};
 
+/// `Err("<v> is out of range (<shown>)")` unless `range` holds `v`.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    v: T,
+    range: std::ops::RangeInclusive<T>,
+    shown: &str,
+) -> Result<(), String> {
+    if range.contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{v} is out of range ({shown})"))
+    }
+}
+
 /// The built-in configuration, also the documentation of every key.
 pub const DEFAULT_TOML: &str = include_str!("../dist/nixie.toml");
 
@@ -366,12 +379,7 @@ impl Config {
         }
         // Multiplexer.
         let m = &self.mux;
-        if !(50..=500).contains(&m.frame_hz) {
-            return Err(bad(
-                "mux.frame_hz",
-                format!("{} is out of range (50-500)", m.frame_hz),
-            ));
-        }
+        in_range(m.frame_hz, 50..=500, "50-500").map_err(|e| bad("mux.frame_hz", e))?;
         let timing = self.timing();
         let slot_us = timing.slot_ns() / 1000;
         if u64::from(m.blank_us) >= timing.slot_ns() / 1000 {
@@ -383,24 +391,10 @@ impl Config {
                 ),
             ));
         }
-        if m.spin_us > 200 {
-            return Err(bad(
-                "mux.spin_us",
-                format!("{} is out of range (0-200)", m.spin_us),
-            ));
-        }
-        if !(0.0..=1.0).contains(&m.brightness) {
-            return Err(bad(
-                "mux.brightness",
-                format!("{} is out of range (0.0-1.0)", m.brightness),
-            ));
-        }
-        if m.realtime_priority > 99 {
-            return Err(bad(
-                "mux.realtime_priority",
-                format!("{} is out of range (0 = off, 1-99)", m.realtime_priority),
-            ));
-        }
+        in_range(m.spin_us, 0..=200, "0-200").map_err(|e| bad("mux.spin_us", e))?;
+        in_range(m.brightness, 0.0..=1.0, "0.0-1.0").map_err(|e| bad("mux.brightness", e))?;
+        in_range(m.realtime_priority, 0..=99, "0 = off, 1-99")
+            .map_err(|e| bad("mux.realtime_priority", e))?;
         if let Some(cpu) = m.cpu {
             // SAFETY: sysconf takes a plain constant.
             let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1);
@@ -422,15 +416,8 @@ impl Config {
                 format!("{} must be 12 or 24", d.hours),
             ));
         }
-        if d.date_every_minutes > 1440 {
-            return Err(bad(
-                "display.date_every_minutes",
-                format!(
-                    "{} is out of range (0 = never, 1-1440)",
-                    d.date_every_minutes
-                ),
-            ));
-        }
+        in_range(d.date_every_minutes, 0..=1440, "0 = never, 1-1440")
+            .map_err(|e| bad("display.date_every_minutes", e))?;
         if d.date_every_minutes > 0 && !(1..=29).contains(&d.date_seconds) {
             return Err(bad(
                 "display.date_seconds",
@@ -456,27 +443,14 @@ impl Config {
                 "equals night.from: the night would be empty".into(),
             ));
         }
-        if !(0.0..=1.0).contains(&n.brightness) {
-            return Err(bad(
-                "night.brightness",
-                format!("{} is out of range (0.0-1.0)", n.brightness),
-            ));
-        }
+        in_range(n.brightness, 0.0..=1.0, "0.0-1.0").map_err(|e| bad("night.brightness", e))?;
         // Anti-poisoning.
         let a = &self.anti_poisoning;
         if a.enabled {
-            if !(1..=1440).contains(&a.every_minutes) {
-                return Err(bad(
-                    "anti_poisoning.every_minutes",
-                    format!("{} is out of range (1-1440)", a.every_minutes),
-                ));
-            }
-            if !(20..=1000).contains(&a.step_ms) {
-                return Err(bad(
-                    "anti_poisoning.step_ms",
-                    format!("{} is out of range (20-1000)", a.step_ms),
-                ));
-            }
+            in_range(a.every_minutes, 1..=1440, "1-1440")
+                .map_err(|e| bad("anti_poisoning.every_minutes", e))?;
+            in_range(a.step_ms, 20..=1000, "20-1000")
+                .map_err(|e| bad("anti_poisoning.step_ms", e))?;
             let rolls = crate::display::rolls_per_day(self);
             if rolls == 0 {
                 return Err(bad(

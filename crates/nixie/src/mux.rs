@@ -592,86 +592,99 @@ fn may_lock_all() -> bool {
     (rc == 0 && lim.rlim_cur == libc::RLIM_INFINITY) || unsafe { libc::geteuid() } == 0
 }
 
+/// Logs the outcome of one real-time set-up step (`what`, and what it
+/// means when it failed); returns whether it worked.
+fn attempt(what: &str, r: std::io::Result<()>, otherwise: &str) -> bool {
+    match &r {
+        Ok(()) => tracing::info!("mux: {what}: in effect"),
+        Err(e) => tracing::warn!("mux: {what}: not in effect ({e}); {otherwise}"),
+    }
+    r.is_ok()
+}
+
+/// `Ok` for a zero return code, else the error in `errno`.
+fn errno_result(rc: libc::c_int) -> std::io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn set_timer_slack_1ns() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_TIMERSLACK takes plain integers.
+    errno_result(unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) })
+}
+
+fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; CPU_SET stays
+    // inside it for cpu < CPU_SETSIZE (checked); pid 0 is this thread.
+    errno_result(unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    })
+}
+
+fn set_fifo(prio: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(prio),
+    };
+    // SAFETY: `param` is valid for the call; pthread_self is always valid.
+    match unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) } {
+        0 => Ok(()),
+        rc => Err(std::io::Error::from_raw_os_error(rc)),
+    }
+}
+
+fn lock_all_memory() -> std::io::Result<()> {
+    if !may_lock_all() {
+        // With a finite RLIMIT_MEMLOCK, MCL_FUTURE would make later
+        // allocations fail once the limit is reached: do without.
+        return Err(std::io::Error::other("RLIMIT_MEMLOCK is limited"));
+    }
+    // SAFETY: mlockall takes flags only.
+    errno_result(unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) })
+}
+
 /// Prepares the calling thread for precise wake-ups and says, in the log,
 /// what it could and could not get. Never fails: every step is best effort;
 /// the result says what is in effect.
 pub fn prepare_thread(rt: Realtime) -> RealtimeStatus {
-    let mut status = RealtimeStatus::default();
-    // SAFETY: prctl with PR_SET_TIMERSLACK takes plain integers.
-    let rc = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
-    if rc == 0 {
-        status.timer_slack = true;
-        tracing::debug!("mux: timer slack set to 1 ns");
-    } else {
-        tracing::warn!(
-            "mux: cannot set timer slack ({}); wake-ups will be ~50 µs late",
-            std::io::Error::last_os_error()
-        );
+    RealtimeStatus {
+        timer_slack: attempt(
+            "timer slack 1 ns",
+            set_timer_slack_1ns(),
+            "wake-ups will be ~50 µs late",
+        ),
+        cpu: rt.cpu.filter(|&cpu| {
+            attempt(
+                &format!("pinning to CPU {cpu}"),
+                pin_to_cpu(cpu),
+                "running on any CPU",
+            )
+        }),
+        fifo: rt.fifo_priority.filter(|&prio| {
+            attempt(
+                &format!("SCHED_FIFO priority {prio}"),
+                set_fifo(prio),
+                &format!(
+                    "running with normal scheduling. Allow it with LimitRTPRIO={prio} in the \
+                     systemd unit or `ulimit -r {prio}`"
+                ),
+            )
+        }),
+        memory_locked: rt.lock_memory
+            && attempt(
+                "mlockall",
+                lock_all_memory(),
+                "pages may fault in during a slot. Allow it with LimitMEMLOCK=infinity in the \
+                 systemd unit",
+            ),
     }
-    if let Some(cpu) = rt.cpu {
-        // SAFETY: an all-zero cpu_set_t is a valid empty set; CPU_SET stays
-        // inside it for cpu < CPU_SETSIZE (checked); pid 0 is this thread.
-        let rc = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if cpu < libc::CPU_SETSIZE as usize {
-                libc::CPU_SET(cpu, &mut set);
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-            } else {
-                -1
-            }
-        };
-        if rc == 0 {
-            status.cpu = Some(cpu);
-            tracing::info!("mux: pinned to CPU {cpu}");
-        } else {
-            tracing::warn!(
-                "mux: cannot pin to CPU {cpu} ({}); running on any CPU",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-    if let Some(prio) = rt.fifo_priority {
-        let param = libc::sched_param {
-            sched_priority: i32::from(prio),
-        };
-        // SAFETY: `param` is valid for the call; pthread_self is always valid.
-        let rc =
-            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
-        if rc == 0 {
-            status.fifo = Some(prio);
-            tracing::info!("mux: running under SCHED_FIFO priority {prio}");
-        } else {
-            tracing::warn!(
-                "mux: SCHED_FIFO priority {prio} not permitted ({}); running with normal \
-                 scheduling. Allow it with LimitRTPRIO={prio} in the systemd unit or \
-                 `ulimit -r {prio}`",
-                std::io::Error::from_raw_os_error(rc)
-            );
-        }
-    }
-    if rt.lock_memory {
-        if !may_lock_all() {
-            // With a finite RLIMIT_MEMLOCK, MCL_FUTURE would make later
-            // allocations fail once the limit is reached: do without.
-            tracing::warn!(
-                "mux: memory not locked: RLIMIT_MEMLOCK is limited; pages may fault in \
-                 during a slot. Allow it with LimitMEMLOCK=infinity in the systemd unit"
-            );
-        } else {
-            // SAFETY: mlockall takes flags only.
-            let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
-            if rc == 0 {
-                status.memory_locked = true;
-                tracing::info!("mux: memory locked (mlockall)");
-            } else {
-                tracing::warn!(
-                    "mux: mlockall failed ({}); pages may fault in during a slot",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-    }
-    status
 }
 
 /// How many slots' worth of light a tube may be owed or owe.
@@ -1030,7 +1043,7 @@ impl<B: Backend + 'static> Drop for MuxThread<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sim::SimBackend;
+    use crate::backend::sim::{SimBackend, SimProbe};
 
     #[test]
     fn frame_packs_round_trip() {
@@ -1047,6 +1060,24 @@ mod tests {
         assert_eq!(Frame::unpack(Frame::DARK.pack()), Frame::DARK);
     }
 
+    /// A multiplexer with default timing on a simulated board recording
+    /// 100 writes, showing `digits` at `brightness` (colon and HV on).
+    fn sim_mux(
+        digits: [Option<u8>; TUBES],
+        brightness: f32,
+        timer: VirtualTimer,
+    ) -> (Multiplexer<SimBackend, VirtualTimer>, SimProbe) {
+        let (sim, probe) = SimBackend::new(100);
+        let frame = Arc::new(FrameCell::new(Frame {
+            digits,
+            colon: true,
+            brightness,
+            hv: true,
+        }));
+        let m = Multiplexer::new(Timing::default(), CathodeMap::default(), sim, timer, frame);
+        (m, probe)
+    }
+
     #[test]
     fn timing_arithmetic() {
         let t = Timing::default();
@@ -1058,20 +1089,8 @@ mod tests {
 
     #[test]
     fn one_slot_has_the_documented_order() {
-        let (sim, probe) = SimBackend::new(100);
-        let frame = Arc::new(FrameCell::new(Frame {
-            digits: [Some(1), Some(2), Some(3), Some(4)],
-            colon: true,
-            brightness: 1.0,
-            hv: true,
-        }));
-        let mut m = Multiplexer::new(
-            Timing::default(),
-            CathodeMap::default(),
-            sim,
-            VirtualTimer::exact(1_000),
-            frame,
-        );
+        let digits = [Some(1), Some(2), Some(3), Some(4)];
+        let (mut m, probe) = sim_mux(digits, 1.0, VirtualTimer::exact(1_000));
         m.step().unwrap();
         let r = probe.recording(0);
         let s: Vec<_> = r
@@ -1172,18 +1191,10 @@ mod tests {
 
     #[test]
     fn a_missed_slot_is_counted_and_logged_as_late() {
-        let (sim, _probe) = SimBackend::new(0);
-        let frame = Arc::new(FrameCell::new(Frame {
-            digits: [Some(1); 4],
-            colon: false,
-            brightness: 1.0,
-            hv: true,
-        }));
-        // Every wake 3 slots (7.5 ms) late.
-        let timer = VirtualTimer::jittery(0, 0, 1, 0);
-        let mut m = Multiplexer::new(Timing::default(), CathodeMap::default(), sim, timer, frame);
+        let (mut m, _probe) = sim_mux([Some(1); 4], 1.0, VirtualTimer::exact(0));
         m.log_lateness(64);
         m.step().unwrap();
+        // The host stalls the thread for three slots (7.5 ms).
         m.timer.now += 7_500_000;
         m.step().unwrap();
         assert_eq!(m.missed_slots(), 3);
@@ -1213,20 +1224,7 @@ mod tests {
 
     #[test]
     fn all_off_turns_anodes_off_before_the_code_changes() {
-        let (sim, probe) = SimBackend::new(100);
-        let frame = Arc::new(FrameCell::new(Frame {
-            digits: [Some(5); 4],
-            colon: true,
-            brightness: 0.5,
-            hv: true,
-        }));
-        let mut m = Multiplexer::new(
-            Timing::default(),
-            CathodeMap::default(),
-            sim,
-            VirtualTimer::exact(0),
-            frame,
-        );
+        let (mut m, probe) = sim_mux([Some(5); 4], 0.5, VirtualTimer::exact(0));
         // Stop in the middle of a lit slot.
         m.timer.now = 0;
         m.step().unwrap();

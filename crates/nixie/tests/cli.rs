@@ -1,34 +1,20 @@
 //! The `nixie` binary: configuration checks, signals, the simulator outputs.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-fn nixie() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nixie"));
-    c.env_remove("RUST_LOG");
-    c
-}
+use common::{
+    assert_has_all, config_file, nixie, run, run_ok, signal, spawn_daemon, stop_daemon, write,
+};
 
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+const STOPPED: &str = "stopped: anodes, colon and high voltage off";
 
 #[test]
 fn check_config_accepts_the_shipped_file_and_names_bad_keys() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/nixie.toml");
-    let out = nixie()
-        .args(["--config", shipped, "--check-config"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+    let out = run_ok(nixie().args(["--config", shipped, "--check-config"]));
+    assert!(out.contains(": ok"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     for (text, want) in [
@@ -46,61 +32,31 @@ fn check_config_accepts_the_shipped_file_and_names_bad_keys() {
         ),
         ("[display]\nblink = true\n", "unknown field `blink`"),
         ("[mux]\nframe_hz = \"fast\"\n", "frame_hz"),
+        ("[mux]\ncpu = 9999\n", "mux.cpu: CPU 9999 does not exist"),
     ] {
         let p = write(&dir, "bad.toml", text);
-        let out = nixie()
-            .arg("--config")
-            .arg(&p)
-            .arg("--check-config")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{text}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(want), "{text}: {err}");
-        assert!(err.contains("bad.toml"), "names the file: {err}");
+        let (code, _, err) = run(nixie().arg("--config").arg(&p).arg("--check-config"));
+        assert_eq!(code, Some(1), "{text}");
+        assert_has_all(&err, &[want, "bad.toml"]);
     }
-    let out = nixie()
-        .args(["--config", "/nonexistent/nixie.toml", "--check-config"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/nixie.toml"));
+    let (_, _, err) = run(nixie().args(["--config", "/nonexistent/nixie.toml", "--check-config"]));
+    assert!(err.contains("/nonexistent/nixie.toml"), "{err}");
 }
 
 #[test]
 fn print_config_is_the_builtin_file() {
-    let out = nixie().arg("--print-config").output().unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        run_ok(nixie().arg("--print-config")),
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/nixie.toml")).unwrap()
     );
-}
-
-fn wait_for(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let t = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(t.elapsed() < limit, "daemon did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn signal(child: &std::process::Child, sig: i32) {
-    // SAFETY: plain kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
 #[test]
 fn sighup_reloads_and_sigterm_turns_everything_off() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "n.toml", "timezone = \"UTC\"\n");
-    let mut child = nixie()
-        .args(["--backend", "sim", "--config"])
-        .arg(&p)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let path = p.to_str().unwrap();
+    let mut child = spawn_daemon(&["--backend", "sim", "--config", path]);
     std::thread::sleep(Duration::from_millis(600));
     // A broken file is refused, the daemon keeps running.
     std::fs::write(&p, "[mux]\nblank_us = 9000\n").unwrap();
@@ -114,104 +70,95 @@ fn sighup_reloads_and_sigterm_turns_everything_off() {
     signal(&child, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().unwrap().is_none(), "still running");
-    signal(&child, libc::SIGTERM);
-    let status = wait_for(&mut child, Duration::from_secs(5));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.success(), "{err}");
-    assert!(
-        err.contains("reload failed, keeping the running configuration"),
-        "{err}"
-    );
-    assert!(err.contains("mux.blank_us"), "{err}");
-    assert!(
-        err.contains("multiplexer restarted with the new timing"),
-        "{err}"
-    );
-    assert!(
-        err.contains("stopped: anodes, colon and high voltage off"),
-        "{err}"
+    let (status, log) = stop_daemon(child, libc::SIGTERM);
+    assert!(status.success(), "{log}");
+    assert_has_all(
+        &log,
+        &[
+            "reload failed, keeping the running configuration",
+            "mux.blank_us",
+            "multiplexer restarted with the new timing",
+            STOPPED,
+        ],
     );
 }
 
 #[test]
 fn sigint_also_stops() {
-    let mut child = nixie()
-        .args(["--backend", "sim"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_daemon(&["--backend", "sim"]);
     std::thread::sleep(Duration::from_millis(400));
-    signal(&child, libc::SIGINT);
-    let status = wait_for(&mut child, Duration::from_secs(5));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.success(), "{err}");
-    assert!(
-        err.contains("stopped: anodes, colon and high voltage off"),
-        "{err}"
-    );
+    let (status, log) = stop_daemon(child, libc::SIGINT);
+    assert!(status.success(), "{log}");
+    assert_has_all(&log, &[STOPPED]);
 }
 
 #[test]
 fn gpio_backend_without_a_chip_says_what_to_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        &dir,
-        "n.toml",
-        "[pins]\nchip = \"/dev/gpiochip-nixie-test\"\n",
-    );
-    let out = nixie().arg("--config").arg(&p).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/dev/gpiochip-nixie-test") && err.contains("--backend term"),
-        "{err}"
-    );
+    let (_dir, p) = config_file("[pins]\nchip = \"/dev/gpiochip-nixie-test\"\n");
+    let (code, _, err) = run(nixie().arg("--config").arg(&p));
+    assert_eq!(code, Some(1));
+    assert_has_all(&err, &["/dev/gpiochip-nixie-test", "--backend term"]);
 }
 
 #[test]
 fn sim_writes_the_timing_diagram_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("wave.svg");
-    let out = nixie()
-        .args(["sim", "--for", "50ms", "--show", "12:34", "--svg"])
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        nixie()
+            .args(["sim", "--for", "50ms", "--show", "12:34", "--svg"])
+            .arg(&svg),
     );
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.contains("<svg") && text.contains("anode 4") && text.contains("50 ms"));
+    assert_has_all(&text, &["<svg", "anode 4", "50 ms"]);
 
-    let out = nixie()
-        .args(["sim", "--report", "--for", "1s", "--virtual"])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    for want in [
-        "frame rate     100.00 Hz",
-        "duty per tube  19.00 %",
-        "blank width    min 600.0 µs",
-        "edge jitter",
-        "invariants     ok",
-    ] {
-        assert!(report.contains(want), "missing {want:?} in\n{report}");
-    }
-    let out = nixie().args(["sim", "--for", "5"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing unit"));
+    let report = run_ok(nixie().args(["sim", "--report", "--for", "1s", "--virtual"]));
+    assert_has_all(
+        &report,
+        &[
+            "frame rate     100.00 Hz",
+            "duty per tube  19.00 %",
+            "blank width    min 600.0 µs",
+            "edge jitter    p50 0.0 µs  p99 0.0 µs  max 0.0 µs  (800 anode edges, 0 missed slots",
+            "invariants     ok",
+        ],
+    );
+    let (_, _, err) = run(nixie().args(["sim", "--for", "5"]));
+    assert!(err.contains("missing unit"), "{err}");
+}
+
+#[test]
+fn daemon_reports_its_jitter_and_cpu_after_a_timed_run() {
+    let (_dir, p) = config_file("timezone = \"UTC\"\n[display]\nself_test = false\n");
+    let t = Instant::now();
+    let report = run_ok(
+        nixie()
+            .args(["--backend", "sim", "--for", "500ms", "--report", "--config"])
+            .arg(&p),
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_has_all(
+        &report,
+        &[
+            "daemon run     0.5",
+            "on the sim backend, 100 Hz; ",
+            "timer slack 1 ns",
+            "edge jitter    p50 ",
+            "anode edges",
+            "wake-ups       p50 ",
+            "spin           adaptive, margin ",
+            "cpu            daemon ",
+        ],
+    );
+    // About 400 anode edges in 0.5 s at 100 Hz (4 tubes, on and off).
+    let edges: usize = report
+        .split(" anode edges")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((200..=420).contains(&edges), "{edges} edges in\n{report}");
+    let (code, _, err) = run(nixie().arg("--report"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--for"), "{err}");
 }
