@@ -111,6 +111,32 @@ impl Day {
         Day::from_ymd(y as i32, m, d)
     }
 
+    /// The day as ISO `YYYY-MM-DD` bytes, formatted without allocating.
+    ///
+    /// ```
+    /// let day = fxrates::Day::parse("2001-02-03").unwrap();
+    /// assert_eq!(&day.iso(), b"2001-02-03");
+    /// ```
+    pub fn iso(self) -> [u8; 10] {
+        let (y, m, d) = self.ymd();
+        // Years outside 0..=9999 cannot come from `parse`/`from_ymd`; clamp so the text is
+        // always ten ASCII bytes.
+        let y = y.clamp(0, 9999) as u32;
+        let digit = |v: u32| b'0' + (v % 10) as u8;
+        [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]
+    }
+
     /// Day of the week, 0 = Monday … 6 = Sunday.
     pub fn weekday(self) -> u32 {
         // 1970-01-01 was a Thursday (3).
@@ -126,7 +152,12 @@ impl Day {
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, m, d) = self.ymd();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        if !(0..=9999).contains(&y) {
+            return write!(f, "{y:04}-{m:02}-{d:02}");
+        }
+        let text = self.iso();
+        // `iso` writes ASCII only.
+        f.write_str(std::str::from_utf8(&text).unwrap_or("0000-00-00"))
     }
 }
 

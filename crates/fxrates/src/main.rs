@@ -279,29 +279,21 @@ fn serve(
         ..Config::default()
     };
     let service = Arc::new(Service::new(table, config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Io(e.into()))?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))
-            .map_err(Failure::Io)?;
-        let local = listener.local_addr().map_err(|e| Failure::Io(e.into()))?;
-        let t = service.current();
-        tracing::info!(%local, first = %t.table.first_day(), last = %t.table.last_day(), "serving");
-        if !no_update {
-            let feeds = feeds.as_deref().map(Feeds::at).unwrap_or_default();
-            tokio::spawn(update::schedule(service.clone(), feeds, dir.clone()));
-        }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        fxrates::server::serve(listener, service, shutdown)
-            .await
-            .map_err(|e| Failure::Io(e.into()))
+    let listener = std::net::TcpListener::bind(&addr)
+        .with_context(|| format!("cannot listen on {addr}"))
+        .map_err(Failure::Io)?;
+    let local = listener.local_addr().map_err(|e| Failure::Io(e.into()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = service.current();
+    tracing::info!(%local, threads, first = %t.table.first_day(), last = %t.table.last_day(), "serving");
+    let updater = (!no_update).then(|| {
+        let feeds = feeds.as_deref().map(Feeds::at).unwrap_or_default();
+        update::schedule(service.clone(), feeds, dir.clone())
+    });
+    fxrates::server::serve_threads(listener, service, threads, updater, async {
+        let _ = tokio::signal::ctrl_c().await;
     })
+    .map_err(|e| Failure::Io(e.into()))
 }
 
 fn main() -> ExitCode {

@@ -85,7 +85,7 @@ proptest! {
                 prop_assert!(q.day <= asked);
                 let next = table.days_between(q.day.offset(1), asked);
                 prop_assert!(next.is_empty(), "skipped a publication day before {}", asked);
-                prop_assert_eq!(reply.extra.iter().find(|(k, _)| *k == "X-Rate-Date").map(|(_, v)| v.clone()), Some(q.day.to_string()));
+                prop_assert_eq!(reply.header("X-Rate-Date").map(str::to_string), Some(q.day.to_string()));
                 let printed: f64 = body.parse().unwrap();
                 prop_assert!(((printed - q.value) / q.value).abs() <= 5e-10);
                 let back = table.rate(to, from, Some(asked)).unwrap().value;

@@ -22,9 +22,11 @@ pub mod plain;
 pub mod request;
 
 use crate::calendar::Day;
+use crate::number::StackText;
 use crate::rates::{RateError, Table};
 use arc_swap::ArcSwap;
 use request::{Endpoint, Style};
+use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -111,6 +113,10 @@ impl ApiError {
 
 /// `text/plain; charset=utf-8`.
 pub const TEXT: &str = "text/plain; charset=utf-8";
+/// `Cache-Control` of answers about past publication days.
+pub const IMMUTABLE_CACHE: &str = "public, max-age=86400, immutable";
+/// `Cache-Control` of answers that must not be cached.
+pub const NO_STORE: &str = "no-store";
 /// `application/json`.
 pub const JSON: &str = "application/json";
 /// `text/html; charset=utf-8`.
@@ -140,8 +146,64 @@ pub struct Reply {
     pub cache: Cache,
     /// The publication day used (`X-Rate-Date`).
     pub rate_date: Option<Day>,
-    /// Further headers.
-    pub extra: Vec<(&'static str, String)>,
+    /// Further headers (`X-Rate-Date`, `ETag`, `Cache-Control`, …), names as sent.
+    pub extra: Vec<(&'static str, HeaderText)>,
+}
+
+/// Longest header value kept inline ([`HeaderText::Inline`]): an HTTP date is 29 bytes.
+pub const INLINE_HEADER: usize = 40;
+
+/// A header value. The values of a data answer (`X-Rate-Date`, `ETag`, `Last-Modified`,
+/// `Cache-Control`) are static or copied inline from text precomputed per table, so building a
+/// reply allocates nothing for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderText {
+    /// Fixed text.
+    Static(&'static str),
+    /// Short text held in place.
+    Inline(StackText<INLINE_HEADER>),
+    /// Any other text.
+    Owned(String),
+}
+
+impl HeaderText {
+    /// The value as text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HeaderText::Static(s) => s,
+            HeaderText::Inline(s) => s.as_str(),
+            HeaderText::Owned(s) => s,
+        }
+    }
+
+    /// Text held inline when it fits, otherwise owned.
+    pub fn inline(text: &str) -> HeaderText {
+        let mut s = StackText::new();
+        match s.write_str(text) {
+            Ok(()) => HeaderText::Inline(s),
+            Err(_) => HeaderText::Owned(text.to_string()),
+        }
+    }
+
+    /// A day as `YYYY-MM-DD`.
+    pub fn day(day: Day) -> HeaderText {
+        match std::str::from_utf8(&day.iso()) {
+            Ok(text) => HeaderText::inline(text),
+            Err(_) => HeaderText::Owned(day.to_string()),
+        }
+    }
+}
+
+impl From<&'static str> for HeaderText {
+    fn from(s: &'static str) -> Self {
+        HeaderText::Static(s)
+    }
+}
+
+impl From<String> for HeaderText {
+    fn from(s: String) -> Self {
+        HeaderText::Owned(s)
+    }
 }
 
 impl Reply {
@@ -192,16 +254,16 @@ pub struct Incoming<'a> {
 pub struct Loaded {
     /// The rates.
     pub table: Table,
-    etag: String,
-    last_modified: String,
+    etag: HeaderText,
+    last_modified: HeaderText,
 }
 
 impl Loaded {
     /// Wraps a table.
     pub fn new(table: Table) -> Loaded {
         Loaded {
-            etag: format!("\"{:016x}\"", table.version()),
-            last_modified: http_date(table.modified()),
+            etag: HeaderText::inline(&format!("\"{:016x}\"", table.version())),
+            last_modified: HeaderText::inline(&http_date(table.modified())),
             table,
         }
     }
@@ -214,6 +276,8 @@ pub struct Service {
     pub config: Config,
     /// Counters.
     pub metrics: metrics::Metrics,
+    /// `Cache-Control` of answers about the latest rates (from `config`).
+    latest_cache: HeaderText,
 }
 
 impl Service {
@@ -223,6 +287,7 @@ impl Service {
         metrics.set_data(&table);
         Service {
             loaded: ArcSwap::from_pointee(Loaded::new(table)),
+            latest_cache: HeaderText::inline(&format!("public, max-age={}", config.latest_max_age)),
             config,
             metrics,
         }
@@ -260,7 +325,7 @@ impl Service {
                 ),
             }
             .into_reply();
-            r.extra.push(("Allow", "GET, HEAD".into()));
+            r.extra.push(("Allow", HeaderText::Static("GET, HEAD")));
             return r;
         }
         let loaded = self.loaded.load();
@@ -273,27 +338,30 @@ impl Service {
             },
         };
         if reply.status == 200 && reply.cache != Cache::NoStore {
+            reply.extra.reserve(4);
             if let Some(d) = reply.rate_date {
-                reply.extra.push(("X-Rate-Date", d.to_string()));
+                reply.extra.push(("X-Rate-Date", HeaderText::day(d)));
             }
             reply.extra.push(("ETag", loaded.etag.clone()));
             reply
                 .extra
                 .push(("Last-Modified", loaded.last_modified.clone()));
             let max_age = match reply.cache {
-                Cache::Immutable => "public, max-age=86400, immutable".to_string(),
-                _ => format!("public, max-age={}", self.config.latest_max_age),
+                Cache::Immutable => HeaderText::Static(IMMUTABLE_CACHE),
+                _ => self.latest_cache.clone(),
             };
             reply.extra.push(("Cache-Control", max_age));
-            if not_modified(req, &loaded.etag, table.modified()) {
+            if not_modified(req, loaded.etag.as_str(), table.modified()) {
                 reply.status = 304;
                 reply.body.clear();
             }
         } else {
             if let Some(d) = reply.rate_date {
-                reply.extra.push(("X-Rate-Date", d.to_string()));
+                reply.extra.push(("X-Rate-Date", HeaderText::day(d)));
             }
-            reply.extra.push(("Cache-Control", "no-store".into()));
+            reply
+                .extra
+                .push(("Cache-Control", HeaderText::Static(NO_STORE)));
         }
         if req.method == "HEAD" {
             reply.body.clear();

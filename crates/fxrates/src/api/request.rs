@@ -263,11 +263,8 @@ pub fn wants_json(accept: Option<&str>) -> bool {
 pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Endpoint, ApiError> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    let segs: Vec<&str> = if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.splitn(8, '/').collect()
-    };
+    let mut parts = [""; MAX_SEGMENTS];
+    let segs = split_path(trimmed, &mut parts);
     let plain = Style::Plain;
     let json = Style::Json;
     let arity = |what: &str| {
@@ -276,7 +273,7 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<En
             format!("{what}: wrong number of path parts in '{}'", show(path)),
         )
     };
-    match segs.as_slice() {
+    match segs {
         [] => {
             let p = Params::parse(query);
             let field = |k: &str| p.get(&[k]).map(|s| s.chars().take(64).collect());
@@ -354,6 +351,22 @@ pub fn parse(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<En
             format!("no such endpoint '{}' (see /docs)", show(path)),
         )),
     }
+}
+
+/// Most path segments told apart; the last one keeps any further `/`s (no route has that many).
+const MAX_SEGMENTS: usize = 8;
+
+/// Splits a trimmed path at `/` into `parts` without allocating; an empty path has no segments.
+fn split_path<'a, 'p>(path: &'p str, parts: &'a mut [&'p str; MAX_SEGMENTS]) -> &'a [&'p str] {
+    if path.is_empty() {
+        return &[];
+    }
+    let mut n = 0;
+    for seg in path.splitn(MAX_SEGMENTS, '/') {
+        parts[n] = seg;
+        n += 1;
+    }
+    &parts[..n]
 }
 
 fn json_rates(spec: &str, query: Option<&str>) -> Result<Endpoint, ApiError> {
