@@ -64,14 +64,14 @@ pub struct ErrorResponse {
     pub message: String,
 }
 
+const STYLE: Style = Style::Json;
+
 fn id(table: &Table, code: Code) -> Result<CurrencyId, ApiError> {
-    table
-        .currency_of(code)
-        .ok_or_else(|| ApiError::not_found(Style::Json, format!("unknown currency '{code}'")))
+    STYLE.lookup(table, code)
 }
 
 fn rate_err(e: crate::rates::RateError) -> ApiError {
-    ApiError::from_rate(Style::Json, e)
+    STYLE.rate_error(e)
 }
 
 /// The requested targets, looked up (`None`: the default list, decided per day).
@@ -259,9 +259,7 @@ pub fn convert(
     amount: f64,
     date: Option<Day>,
 ) -> Result<Reply, ApiError> {
-    let q = table
-        .convert_ids(1.0, id(table, from)?, id(table, to)?, date)
-        .map_err(rate_err)?;
+    let q = STYLE.quote(table, from, to, date)?;
     let body = ConvertResponse {
         amount: round(amount),
         from: from.to_string(),

@@ -22,8 +22,9 @@ pub mod plain;
 pub mod request;
 
 use crate::calendar::Day;
+use crate::currency::Code;
 use crate::number::StackText;
-use crate::rates::{RateError, Table};
+use crate::rates::{CurrencyId, Quote, RateError, Table};
 use arc_swap::ArcSwap;
 use request::{Endpoint, Style};
 use std::fmt::Write;
@@ -108,6 +109,35 @@ impl ApiError {
             rate_date: None,
             extra: Vec::new(),
         }
+    }
+}
+
+impl Style {
+    /// Looks up a parsed code in `table`; an unknown one is a 404 naming it, in this style.
+    pub fn lookup(self, table: &Table, code: Code) -> Result<CurrencyId, ApiError> {
+        table
+            .currency_of(code)
+            .ok_or_else(|| ApiError::not_found(self, format!("unknown currency '{code}'")))
+    }
+
+    /// A lookup error in this style (see [`ApiError::from_rate`]).
+    pub fn rate_error(self, e: RateError) -> ApiError {
+        ApiError::from_rate(self, e)
+    }
+
+    /// Units of `to` per one `from` on `date` (default: the latest publication day), with the
+    /// day used: what `/getrate`, `/getlatest` and `/v1/convert` share.
+    pub fn quote(
+        self,
+        table: &Table,
+        from: Code,
+        to: Code,
+        date: Option<Day>,
+    ) -> Result<Quote, ApiError> {
+        let (from, to) = (self.lookup(table, from)?, self.lookup(table, to)?);
+        table
+            .convert_ids(1.0, from, to, date)
+            .map_err(|e| self.rate_error(e))
     }
 }
 

@@ -9,17 +9,9 @@ use super::{ApiError, Reply, TEXT, cache_for};
 use crate::calendar::Day;
 use crate::currency::Code;
 use crate::number::print;
-use crate::rates::{CurrencyId, Table};
+use crate::rates::Table;
 
-fn id(table: &Table, code: Code) -> Result<CurrencyId, ApiError> {
-    table
-        .currency_of(code)
-        .ok_or_else(|| ApiError::not_found(Style::Plain, format!("unknown currency '{code}'")))
-}
-
-fn rate_err(e: crate::rates::RateError) -> ApiError {
-    ApiError::from_rate(Style::Plain, e)
-}
+const STYLE: Style = Style::Plain;
 
 /// The rate of `from` in `to` on `date` (or the latest), as one number.
 #[utoipa::path(
@@ -40,9 +32,7 @@ fn rate_err(e: crate::rates::RateError) -> ApiError {
     )
 )]
 pub fn getrate(table: &Table, date: Option<Day>, from: Code, to: Code) -> Result<Reply, ApiError> {
-    let q = table
-        .convert_ids(1.0, id(table, from)?, id(table, to)?, date)
-        .map_err(rate_err)?;
+    let q = STYLE.quote(table, from, to, date)?;
     Ok(Reply::ok(
         TEXT,
         print(q.value),
@@ -95,8 +85,14 @@ pub fn getrange(
     max_days: u32,
 ) -> Result<Reply, ApiError> {
     let quotes = table
-        .range(id(table, from)?, id(table, to)?, start, end, max_days)
-        .map_err(rate_err)?;
+        .range(
+            STYLE.lookup(table, from)?,
+            STYLE.lookup(table, to)?,
+            start,
+            end,
+            max_days,
+        )
+        .map_err(|e| STYLE.rate_error(e))?;
     let mut body = String::with_capacity(quotes.len() * 24);
     for q in &quotes {
         body.push_str(&q.day.to_string());
@@ -119,7 +115,7 @@ pub fn getrange(
     responses((status = 200, description = "`AUD\\nBGN\\n…`", body = String, content_type = "text/plain"))
 )]
 pub fn currencies(table: &Table, date: Option<Day>) -> Result<Reply, ApiError> {
-    let (used, ids) = table.currencies_on(date).map_err(rate_err)?;
+    let (used, ids) = table.currencies_on(date).map_err(|e| STYLE.rate_error(e))?;
     let mut body = String::with_capacity(ids.len() * 4);
     for id in ids {
         body.push_str(table.info(id).code.as_str());
