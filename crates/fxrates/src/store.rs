@@ -92,6 +92,21 @@ pub fn parse_rate(text: &str) -> Option<f64> {
 }
 
 impl History {
+    /// A history from its parts, if they meet the invariants listed on the type.
+    pub fn validated(
+        days: Vec<Day>,
+        codes: Vec<[u8; 3]>,
+        columns: Vec<Vec<f64>>,
+    ) -> Result<History, StoreError> {
+        let history = History {
+            days,
+            codes,
+            columns,
+        };
+        history.validate()?;
+        Ok(history)
+    }
+
     /// Checks the invariants listed on the type.
     pub fn validate(&self) -> Result<(), StoreError> {
         if self.days.is_empty() {
@@ -208,13 +223,7 @@ impl History {
                 d
             })
             .collect();
-        let history = History {
-            days,
-            codes,
-            columns,
-        };
-        history.validate()?;
-        Ok(history)
+        History::validated(days, codes, columns)
     }
 
     /// Writes the history as the ECB CSV (newest day first, `N/A` for no rate).
@@ -267,6 +276,24 @@ impl History {
 
     /// Decodes and validates the binary form; any damage is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<History, StoreError> {
+        Self::decode_checked(bytes, true)
+    }
+
+    /// [`History::decode`] without recomputing the checksum, for bytes whose checksum was
+    /// verified when they were made (the table the build script embeds). The layout is still
+    /// checked and the history validated, so damage is an error, never a panic.
+    pub fn decode_trusted(bytes: &[u8]) -> Result<History, StoreError> {
+        Self::decode_checked(bytes, false)
+    }
+
+    /// The checksum stored at the end of an encoded history (the FNV-1a hash of everything
+    /// before it), if there is room for one.
+    pub fn stored_checksum(bytes: &[u8]) -> Option<u64> {
+        let tail: [u8; 8] = bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()?;
+        Some(u64::from_le_bytes(tail))
+    }
+
+    fn decode_checked(bytes: &[u8], verify: bool) -> Result<History, StoreError> {
         let too_short = || err(format!("byte {}", bytes.len()), "file is truncated");
         if bytes.len() < 24 || &bytes[..4] != MAGIC {
             return Err(err("byte 0", "not an fxrates table (bad magic)"));
@@ -292,7 +319,7 @@ impl History {
         }
         let mut sum = [0u8; 8];
         sum.copy_from_slice(&bytes[body..]);
-        if fnv1a(&bytes[..body]) != u64::from_le_bytes(sum) {
+        if verify && fnv1a(&bytes[..body]) != u64::from_le_bytes(sum) {
             return Err(err(
                 format!("byte {body}"),
                 "checksum mismatch (damaged file)",
@@ -323,13 +350,7 @@ impl History {
                     .collect()
             })
             .collect();
-        let history = History {
-            days,
-            codes,
-            columns,
-        };
-        history.validate()?;
-        Ok(history)
+        History::validated(days, codes, columns)
     }
 }
 
