@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests that run the `nixie` binary.
+// Each integration test crate includes this module and uses a part of it.
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::path::PathBuf;
