@@ -13,6 +13,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("gainestown", include_str!("../presets/gainestown.toml")),
     ("bigcore", include_str!("../presets/bigcore.toml")),
     ("smallcore", include_str!("../presets/smallcore.toml")),
+    ("mesh64", include_str!("../presets/mesh64.toml")),
 ];
 
 /// A configuration error; the message names the key or file.
@@ -226,6 +227,47 @@ pub struct DramConfig {
     pub bandwidth_gbps: f64,
 }
 
+/// On-chip network connecting cores, LLC slices and DRAM controllers (multi-core).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkKind {
+    /// One shared bus: every message crosses it (fixed latency, serialised by its width).
+    Bus,
+    /// 2-D mesh with dimension-order (XY) routing; latency per hop, bandwidth per link.
+    Mesh,
+    /// Zero latency, infinite bandwidth (for comparison).
+    Magic,
+}
+
+/// The multi-core system: how many cores, how the shared levels are split, the network and
+/// the synchronisation quantum. Ignored by single-core runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemConfig {
+    /// Number of cores (1 ..= 256).
+    pub cores: u32,
+    /// Cores per LLC slice: the LLC is one coherent shared cache made of
+    /// `ceil(cores / llc_shared_by)` slices of `l3.size` each, lines interleaved across slices.
+    pub llc_shared_by: u32,
+    /// Cores per DRAM controller: `ceil(cores / cores_per_controller)` controllers of
+    /// `dram.bandwidth_gbps` each, lines interleaved across them.
+    pub cores_per_controller: u32,
+    /// Network kind.
+    pub network: NetworkKind,
+    /// Mesh: cycles per hop (router plus link).
+    pub hop_latency: u32,
+    /// Mesh link or bus width in bytes per cycle.
+    pub link_bytes_per_cycle: u32,
+    /// Bus: cycles per transfer besides serialisation (arbitration, wires).
+    pub bus_latency: u32,
+    /// Mesh columns; 0 = the smallest square that holds every core.
+    pub mesh_width: u32,
+    /// Simulated time between synchronisations of the cores (lax barrier), in ns.
+    pub quantum_ns: f64,
+    /// Cycles from the last arrival at a barrier (or a wake) to the waiting cores running.
+    pub sync_latency: u32,
+}
+
 /// A whole machine.
 #[allow(missing_docs)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -242,6 +284,7 @@ pub struct Config {
     pub dtlb: TlbConfig,
     pub stlb: StlbConfig,
     pub dram: DramConfig,
+    pub system: SystemConfig,
 }
 
 /// Cache line size in bytes (fixed).
@@ -509,7 +552,48 @@ impl Config {
                 format!("{} out of range", self.dram.bandwidth_gbps),
             );
         }
+        let y = &self.system;
+        if y.cores == 0 || y.cores > 256 {
+            return err("system.cores", format!("{} out of range 1..=256", y.cores));
+        }
+        for (k, v, max) in [
+            ("system.llc_shared_by", y.llc_shared_by, 256),
+            ("system.cores_per_controller", y.cores_per_controller, 256),
+            ("system.link_bytes_per_cycle", y.link_bytes_per_cycle, 1024),
+        ] {
+            if v == 0 || v > max {
+                return err(k, format!("{v} out of range 1..={max}"));
+            }
+        }
+        for (k, v) in [
+            ("system.hop_latency", y.hop_latency),
+            ("system.bus_latency", y.bus_latency),
+            ("system.sync_latency", y.sync_latency),
+        ] {
+            if v > 100_000 {
+                return err(k, format!("{v} out of range 0..=100000"));
+            }
+        }
+        if y.mesh_width > 256 {
+            return err(
+                "system.mesh_width",
+                format!("{} out of range 0..=256", y.mesh_width),
+            );
+        }
+        if !(y.quantum_ns >= 1.0 && y.quantum_ns <= 1e6) {
+            return err(
+                "system.quantum_ns",
+                format!("{} out of range 1..=1000000", y.quantum_ns),
+            );
+        }
         Ok(())
+    }
+
+    /// The quantum of simulated time between core synchronisations, in core cycles.
+    pub fn quantum_cycles(&self) -> u64 {
+        (self.system.quantum_ns * self.core.frequency_ghz)
+            .round()
+            .max(1.0) as u64
     }
 
     /// DRAM latency in core cycles.

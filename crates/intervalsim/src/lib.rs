@@ -45,6 +45,8 @@ pub mod core;
 pub mod dram;
 pub mod frontend;
 pub mod memory;
+pub mod multicore;
+pub mod noc;
 pub mod sim;
 pub mod stats;
 pub mod sweep;

@@ -5,7 +5,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use intervalsim::config::{Config, CoreModel, PRESETS, parse_size};
 use intervalsim::frontend::synthetic::{NAMES, Params, StreamOp, Workload};
+use intervalsim::frontend::threads::{ParallelParams, ParallelWorkload};
 use intervalsim::frontend::{self, InstrStream, Kind};
+use intervalsim::multicore;
 use intervalsim::sim::{self, Limits};
 use intervalsim::stats::{self, RunStats};
 use std::path::{Path, PathBuf};
@@ -121,6 +123,25 @@ struct RunArgs {
     /// Print the results as JSON instead of the text table.
     #[arg(long)]
     print_json: bool,
+    /// Simulate a multi-core system of this many cores (1-256), one thread of a
+    /// multi-threaded workload per core: stream, false-sharing, counter, prodcons, readonly,
+    /// stencil. `-n` is then the total over all threads.
+    #[arg(long)]
+    cores: Option<u32>,
+    /// Host worker threads for a multi-core run (default: the host's cores).
+    #[arg(long)]
+    host_threads: Option<usize>,
+    /// Per-core override for heterogeneous cores: RANGE:section.key=value, e.g.
+    /// `0-3:l2.size=1MiB` (repeatable).
+    #[arg(long = "per-core", value_name = "RANGE:KEY=VALUE")]
+    per_core: Vec<String>,
+    /// false-sharing workload: one counter per cache line.
+    #[arg(long)]
+    padded: bool,
+    /// One trace per thread for a multi-core run (compact traces keep synchronisation
+    /// events); repeat once per core.
+    #[arg(long = "thread-trace", value_name = "FILE")]
+    thread_traces: Vec<PathBuf>,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -174,13 +195,20 @@ fn load_config(m: &MachineArgs) -> Result<Config> {
     if let Some(core) = &m.core {
         overrides.push(format!("core.model={core}"));
     }
+    let (base, text) = config_source(m)?;
+    let file = text.as_deref().map(|t| (m.config.as_str(), t));
+    Ok(Config::build(base, file, &overrides)?)
+}
+
+/// The preset name, or the text of the configuration file `-c` names.
+fn config_source(m: &MachineArgs) -> Result<(&str, Option<String>)> {
     let is_preset = PRESETS.iter().any(|(n, _)| *n == m.config);
     let cfg = if is_preset {
-        Config::build(&m.config, None, &overrides)?
+        (m.config.as_str(), None)
     } else if Path::new(&m.config).exists() {
         let text =
             std::fs::read_to_string(&m.config).with_context(|| format!("reading {}", m.config))?;
-        Config::build("", Some((&m.config, &text)), &overrides)?
+        ("", Some(text))
     } else {
         bail!(
             "configuration '{}' is neither a preset ({}) nor a file",
@@ -231,8 +259,107 @@ fn open_source(s: &SourceArgs) -> Result<(Box<dyn InstrStream>, String, bool)> {
     Ok((Box::new(w.stream(s.seed)), label, false))
 }
 
+fn cmd_run_multi(a: RunArgs) -> Result<()> {
+    let mut overrides = a.machine.overrides.clone();
+    if let Some(core) = &a.machine.core {
+        overrides.push(format!("core.model={core}"));
+    }
+    if let Some(n) = a.cores {
+        overrides.push(format!("system.cores={n}"));
+    } else if !a.thread_traces.is_empty() {
+        overrides.push(format!("system.cores={}", a.thread_traces.len()));
+    }
+    let (base_name, text) = config_source(&a.machine)?;
+    let file = text.as_deref().map(|t| (a.machine.config.as_str(), t));
+    let (base, cores) = multicore::per_core_configs(base_name, file, &overrides, &a.per_core)?;
+    let n = base.system.cores;
+    let (streams, label): (Vec<Box<dyn InstrStream + Send>>, String) =
+        if !a.thread_traces.is_empty() {
+            if a.thread_traces.len() != n as usize {
+                bail!(
+                    "{} --thread-trace files for {n} cores: give one per core",
+                    a.thread_traces.len()
+                );
+            }
+            let mut v = Vec::new();
+            for p in &a.thread_traces {
+                v.push(frontend::open_trace_send(p)?);
+            }
+            (v, format!("{} thread traces", n))
+        } else {
+            let name = a.source.workload.clone().unwrap_or_else(|| "stream".into());
+            let footprint = match &a.source.footprint {
+                Some(f) => Some(parse_size(f).map_err(|e| anyhow::anyhow!("--footprint: {e}"))?),
+                None => None,
+            };
+            let params = ParallelParams {
+                op: a.source.op.clone(),
+                padded: a.padded,
+                footprint,
+            };
+            let w = ParallelWorkload::from_name(&name, &params)
+                .map_err(|e| anyhow::anyhow!("--workload: {e}"))?;
+            let total = match &a.instructions {
+                Some(s) => parse_count(s)?,
+                None => 500_000 * n as u64,
+            };
+            let per = (total / n as u64).max(1);
+            (w.streams(n, per, a.source.seed), w.describe())
+        };
+    let host_threads = a.host_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|p| p.get())
+            .unwrap_or(1)
+    });
+    if host_threads == 0 {
+        bail!("--host-threads must be at least 1");
+    }
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {human_pos} instr  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let t0 = Instant::now();
+    let stats = multicore::run(
+        &base,
+        &cores,
+        streams,
+        &label,
+        multicore::Options { host_threads },
+        |done| {
+            bar.set_position(done);
+            let secs = t0.elapsed().as_secs_f64();
+            if secs > 0.0 {
+                bar.set_message(format!("{:.1} MIPS", done as f64 / secs / 1e6));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    if a.print_json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats.to_text());
+    }
+    if let Some(p) = &a.json {
+        stats::write_atomic(p, serde_json::to_string_pretty(&stats)?.as_bytes())?;
+    }
+    if let Some(p) = &a.svg {
+        stats.write_svg(p)?;
+    }
+    Ok(())
+}
+
 fn cmd_run(a: RunArgs) -> Result<()> {
     let cfg = load_config(&a.machine)?;
+    if a.program.is_empty()
+        && (a.cores.is_some() || !a.thread_traces.is_empty() || cfg.system.cores > 1)
+    {
+        return cmd_run_multi(a);
+    }
     if !a.program.is_empty() {
         let code = frontend::qemu::cli_run(
             cfg,

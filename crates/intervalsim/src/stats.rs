@@ -42,10 +42,14 @@ pub enum Component {
     Tlb,
     /// Serialising instructions draining the window.
     Serial,
+    /// Multi-core: data from another core's cache, invalidations and upgrades (coherence).
+    MemRemote,
+    /// Multi-core: blocked in a synchronisation (barrier, lock/futex wait, join).
+    Sync,
 }
 
 /// Number of components.
-pub const COMPONENTS: usize = 12;
+pub const COMPONENTS: usize = 14;
 
 /// All components in stacking order.
 pub const ALL: [Component; COMPONENTS] = [
@@ -61,6 +65,8 @@ pub const ALL: [Component; COMPONENTS] = [
     Component::DcacheDram,
     Component::Tlb,
     Component::Serial,
+    Component::MemRemote,
+    Component::Sync,
 ];
 
 impl Component {
@@ -79,6 +85,8 @@ impl Component {
             Component::DcacheDram => "dcache-dram",
             Component::Tlb => "tlb",
             Component::Serial => "serial",
+            Component::MemRemote => "mem-remote",
+            Component::Sync => "sync",
         }
     }
 
@@ -90,6 +98,7 @@ impl Component {
             Level::L2 => Component::DcacheL2,
             Level::L3 => Component::DcacheL3,
             Level::Dram => Component::DcacheDram,
+            Level::Remote => Component::MemRemote,
         }
     }
 
@@ -101,6 +110,7 @@ impl Component {
             Level::L1 | Level::L2 => Component::IcacheL2,
             Level::L3 => Component::IcacheL3,
             Level::Dram => Component::IcacheDram,
+            Level::Remote => Component::MemRemote,
         }
     }
 }
@@ -354,7 +364,14 @@ const COLORS: [(u8, u8, u8); COMPONENTS] = [
     (85, 168, 104),
     (170, 170, 60),
     (60, 60, 60),
+    (227, 74, 51),
+    (255, 196, 0),
 ];
+
+/// The colour a component is drawn in.
+pub fn component_color(c: Component) -> (u8, u8, u8) {
+    COLORS[c as usize]
+}
 
 /// Draw the CPI stacks of several runs side by side as stacked bars into an SVG file
 /// (written through a temporary file and renamed).

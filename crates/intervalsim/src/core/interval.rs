@@ -363,6 +363,24 @@ impl IntervalCore {
         }
     }
 
+    /// Hold the core idle until cycle `t` (blocked in a synchronisation, or waiting for the
+    /// shared memory system beyond what it was told): the slots from now to `t` go to `cause`.
+    /// Nothing happens when the core is already at or past `t`.
+    pub fn stall_until(&mut self, t: u64, cause: Component) {
+        if t <= self.ret_cycle {
+            return;
+        }
+        let d = self.width;
+        let lost = (d - self.ret_slots.min(d)) as u64 + (t - self.ret_cycle - 1) * d as u64;
+        self.cpi.add(cause, lost);
+        self.ret_cycle = t;
+        self.ret_slots = 0;
+        if self.fe_cycle < t {
+            self.fe_cycle = t;
+            self.fe_slots = 0;
+        }
+    }
+
     /// Start counting afresh.
     pub fn reset_stats(&mut self) {
         self.cpi = CpiStack::new(self.width);

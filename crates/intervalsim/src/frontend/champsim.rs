@@ -45,7 +45,7 @@ impl Compression {
 }
 
 /// Open `path` for reading, decompressing by magic number (gzip, xz, zstd) or reading raw.
-pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read>, TraceError> {
+pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>, TraceError> {
     let io = |source| TraceError::Io {
         path: path.display().to_string(),
         source,
@@ -216,7 +216,7 @@ pub struct ChampSimReader<R: Read> {
 }
 
 /// Open a ChampSim trace (raw, `.gz` or `.xz`, detected by content).
-pub fn open(path: &Path) -> Result<ChampSimReader<Box<dyn Read>>, TraceError> {
+pub fn open(path: &Path) -> Result<ChampSimReader<Box<dyn Read + Send>>, TraceError> {
     Ok(ChampSimReader::new(
         open_decompressed(path)?,
         &path.display().to_string(),

@@ -285,7 +285,7 @@ pub struct CompactReader<R: Read> {
 }
 
 /// Open a compact trace.
-pub fn open(path: &Path) -> Result<CompactReader<Box<dyn Read>>, TraceError> {
+pub fn open(path: &Path) -> Result<CompactReader<Box<dyn Read + Send>>, TraceError> {
     let f = File::open(path).map_err(|source| TraceError::Io {
         path: path.display().to_string(),
         source,
@@ -298,9 +298,9 @@ pub fn open(path: &Path) -> Result<CompactReader<Box<dyn Read>>, TraceError> {
 
 impl<R: Read> CompactReader<R> {
     /// Read the header from `raw` (the file's bytes) and prepare to decode records.
-    pub fn new(mut raw: R, path: &str) -> Result<CompactReader<Box<dyn Read>>, TraceError>
+    pub fn new(mut raw: R, path: &str) -> Result<CompactReader<Box<dyn Read + Send>>, TraceError>
     where
-        R: 'static,
+        R: Send + 'static,
     {
         let mut header = [0u8; HEADER];
         let mut got = 0;

@@ -9,6 +9,7 @@ pub mod champsim;
 pub mod compact;
 pub mod qemu;
 pub mod synthetic;
+pub mod threads;
 
 use std::fmt;
 
@@ -370,6 +371,12 @@ impl fmt::Display for Kind {
 
 /// Open a trace file of either format (compact by its magic, otherwise ChampSim raw/.gz/.xz).
 pub fn open_trace(path: &std::path::Path) -> Result<Box<dyn InstrStream>, TraceError> {
+    let s: Box<dyn InstrStream> = open_trace_send(path)?;
+    Ok(s)
+}
+
+/// [`open_trace`] for a stream that may move to another thread (multi-core runs).
+pub fn open_trace_send(path: &std::path::Path) -> Result<Box<dyn InstrStream + Send>, TraceError> {
     let mut magic = [0u8; 8];
     let n = {
         use std::io::Read;

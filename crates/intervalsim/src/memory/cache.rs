@@ -398,6 +398,21 @@ impl Cache {
     pub fn reset_stats(&mut self) {
         self.stats = CacheStats::default();
     }
+
+    /// Remove `line` (a coherence invalidation); returns whether it was present and dirty,
+    /// or `None` when it was not present. Replacement state is left as it is: the freed way
+    /// is the first victim candidate since it is invalid.
+    pub fn invalidate(&mut self, line: u64) -> Option<bool> {
+        let (b, w) = self.find(line)?;
+        let mi = b + self.ways + w;
+        let dirty = self.data[mi] & DIRTY != 0;
+        self.data[b + w] = INVALID;
+        self.data[mi] = 0;
+        if self.last.1 == b + w {
+            self.last = (INVALID, 0);
+        }
+        Some(dirty)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! per-level latencies (which add up along the path), MSHR occupancy and DRAM queueing.
 
 pub mod cache;
+pub mod coherence;
 pub mod prefetch;
 pub mod tlb;
 
@@ -28,6 +29,9 @@ pub enum Level {
     L3 = 2,
     /// Main memory.
     Dram = 3,
+    /// Another core's private cache (a coherence transfer or invalidation in a multi-core
+    /// system).
+    Remote = 4,
 }
 
 /// Kind of request sent to the uncore.
@@ -50,6 +54,18 @@ pub trait Uncore {
     fn read(&mut self, core: u32, line: u64, now: u64, req: Request) -> (u64, Level);
     /// A dirty line written back from a private level at `now`.
     fn writeback(&mut self, core: u32, line: u64, now: u64);
+    /// A store by `core` to `addr` that hit in a private level at `now`. A coherent uncore
+    /// checks write permission here (an upgrade miss when the line is held shared) and returns
+    /// when it is granted; `None` = no permission needed (the default, single-core).
+    #[inline]
+    fn store_hit(&mut self, _core: u32, _addr: u64, _now: u64) -> Option<u64> {
+        None
+    }
+    /// The byte address of the demand miss about to be sent by `core` (called before the
+    /// private levels look further than L1), so a coherent uncore can tell true from false
+    /// sharing. Default: ignored.
+    #[inline]
+    fn miss_address(&mut self, _core: u32, _addr: u64) {}
 }
 
 /// Counters of the shared levels.
@@ -306,6 +322,7 @@ impl PrivateCaches {
                 tlb_cycles,
             },
             None => {
+                u.miss_address(self.core, addr);
                 let (slot, start) = l1.mshr_acquire(t);
                 let req = if write {
                     Request::ReadExclusive
@@ -326,6 +343,14 @@ impl PrivateCaches {
                 }
             }
         };
+        let mut served = served;
+        if write
+            && matches!(served.level, Level::L1 | Level::L2)
+            && let Some(r) = u.store_hit(self.core, addr, t)
+        {
+            served.ready = served.ready.max(r);
+            served.level = Level::Remote;
+        }
         if pf.is_active() {
             let mut buf = [0u64; 16];
             let n = pf.train(pc, line, hit.is_some(), &mut buf);
