@@ -9,7 +9,7 @@
 //!   (`clock_nanosleep(TIMER_ABSTIME)`, 1 ns timer slack, SCHED_FIFO and
 //!   `mlockall` when permitted, optional CPU pinning). It wakes a margin
 //!   before each anode edge and spins to it; the margin follows the host's
-//!   recent wake-up lateness within a 3 % CPU budget. Its buffers are
+//!   recent wake-up lateness within a 2.5 % CPU budget. Its buffers are
 //!   allocated and touched before it starts, so it never allocates or
 //!   page-faults while running. The display logic publishes whole frames to
 //!   it through one atomic word, so it never blocks on a lock.

@@ -109,11 +109,11 @@ impl FrameCell {
     }
 }
 
-/// The largest share of one core the adaptive pre-edge spin may take (3 %):
+/// The largest share of one core the adaptive pre-edge spin may take (2.5 %):
 /// the margin never exceeds the median wake-up lateness plus this share of
 /// a second divided by the anode edges per second, and shrinks when the
 /// measured spinning goes over it.
-pub const SPIN_CPU_SHARE: f64 = 0.03;
+pub const SPIN_CPU_SHARE: f64 = 0.025;
 
 /// How the multiplexer absorbs wake-up lateness before an anode edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -709,6 +709,9 @@ pub struct Multiplexer<B: Backend, T: Timer> {
     current: Frame,
     /// Lateness of timed anode edges (ns), when logging is on.
     lateness: DurationLog,
+    /// Duration of each backend write that changed a line (ns), when
+    /// logging is on.
+    write_ns: DurationLog,
     /// Slots skipped because the thread woke after they had ended.
     missed_slots: u64,
 }
@@ -736,6 +739,7 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
             tube: 0,
             current: Frame::DARK,
             lateness: DurationLog::default(),
+            write_ns: DurationLog::default(),
             missed_slots: 0,
         }
     }
@@ -748,11 +752,18 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
     /// had when the thread woke up.
     pub fn log_lateness(&mut self, capacity: usize) {
         self.lateness = DurationLog::with_capacity(capacity);
+        self.write_ns = DurationLog::with_capacity(capacity * 3);
     }
 
     /// The lateness log (ns), empty unless [`Multiplexer::log_lateness`] was called.
     pub fn lateness(&self) -> &[u64] {
         self.lateness.as_slice()
+    }
+
+    /// How long each logged backend write took (ns), from issuing it to
+    /// its return (empty unless [`Multiplexer::log_lateness`] was called).
+    pub fn write_durations(&self) -> &[u64] {
+        self.write_ns.as_slice()
     }
 
     /// Slots skipped so far because the thread woke after they had ended.
@@ -791,6 +802,7 @@ impl<B: Backend, T: Timer> Multiplexer<B, T> {
         }
         self.backend.write(t, levels)?;
         let done = self.timer.now_ns();
+        self.write_ns.push(done.saturating_sub(t));
         if levels.anodes() == 0 && self.levels.anodes() != 0 {
             self.last_off = done;
         }
@@ -932,6 +944,9 @@ pub struct MuxReport {
     pub realtime: RealtimeStatus,
     /// Lateness of every anode edge against its deadline (ns), when measured.
     pub edge_lateness: Vec<u64>,
+    /// How long each backend write took (ns), when measured: the part of
+    /// the edge lateness the write itself adds.
+    pub write_ns: Vec<u64>,
     /// Lateness of every edge wake-up from `clock_nanosleep` (ns), when measured.
     pub wake_lateness: Vec<u64>,
     /// Slots skipped because the thread woke after they had ended.
@@ -991,6 +1006,7 @@ impl<B: Backend + 'static> MuxThread<B> {
                 let report = MuxReport {
                     realtime,
                     edge_lateness: mux.lateness().to_vec(),
+                    write_ns: mux.write_durations().to_vec(),
                     wake_lateness: mux.timer.wake_lateness().to_vec(),
                     missed_slots: mux.missed_slots,
                     spin: mux.timer.stats(),
@@ -1118,7 +1134,7 @@ mod tests {
     fn adaptive_margin_follows_the_lateness_within_the_cpu_budget() {
         let timing = Timing::default();
         let budget = timing.spin_budget_per_edge_ns();
-        assert_eq!(budget, 37_500, "3 % of a core over 800 edges/s");
+        assert_eq!(budget, 31_250, "2.5 % of a core over 800 edges/s");
         let mut t = RealTimer::new(&timing);
         assert_eq!(t.margin_ns(), budget, "starts at what the budget pays for");
         // Quiet host: 5 µs typical, 1 in 100 at 12 µs.

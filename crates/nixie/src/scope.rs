@@ -215,6 +215,15 @@ pub fn daemon_report(
         "edge jitter    {}",
         jitter_line(&edges, report.missed_slots)
     );
+    let writes = Stats::of(&mut report.write_ns.clone());
+    let _ = writeln!(
+        s,
+        "pin writes     p50 {:.2} µs  p99 {:.2} µs  max {:.1} µs  ({} writes; issue to return, part of the edge lateness)",
+        us(writes.p50),
+        us(writes.p99),
+        us(writes.max),
+        writes.count
+    );
     let wakes = Stats::of(&mut report.wake_lateness.clone());
     let _ = writeln!(
         s,

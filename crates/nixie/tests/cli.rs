@@ -145,6 +145,7 @@ fn daemon_reports_its_jitter_and_cpu_after_a_timed_run() {
             "timer slack 1 ns",
             "edge jitter    p50 ",
             "anode edges",
+            "pin writes     p50 ",
             "wake-ups       p50 ",
             "spin           adaptive, margin ",
             "cpu            daemon ",

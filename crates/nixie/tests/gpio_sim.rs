@@ -243,6 +243,7 @@ poweroff -f
             "test result: ok. 1 passed",
             "on the gpio backend, 100 Hz",
             "edge jitter    p50 ",
+            "pin writes     p50 ",
         ],
     );
 }
