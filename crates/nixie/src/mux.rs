@@ -1220,6 +1220,35 @@ mod tests {
     }
 
     #[test]
+    fn pinning_restricts_the_thread_to_one_cpu() {
+        std::thread::spawn(|| {
+            // SAFETY: sched_getcpu has no preconditions.
+            let cpu = unsafe { libc::sched_getcpu() } as usize;
+            let status = prepare_thread(Realtime {
+                cpu: Some(cpu),
+                ..Realtime::default()
+            });
+            assert_eq!(status.cpu, Some(cpu));
+            assert_eq!(status.fifo, None);
+            assert!(status.timer_slack);
+            // SAFETY: an all-zero cpu_set_t is valid; the kernel fills it in.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            assert_eq!(unsafe { libc::sched_getaffinity(0, size, &mut set) }, 0);
+            assert_eq!(unsafe { libc::CPU_COUNT(&set) }, 1);
+            assert!(unsafe { libc::CPU_ISSET(cpu, &set) });
+            // A CPU that cannot exist is refused, not fatal.
+            let status = prepare_thread(Realtime {
+                cpu: Some(libc::CPU_SETSIZE as usize + 1),
+                ..Realtime::default()
+            });
+            assert_eq!(status.cpu, None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
     fn realtime_status_says_what_is_in_effect() {
         let s = RealtimeStatus {
             timer_slack: true,
