@@ -22,9 +22,15 @@
 //! * **Exact CPI stacks.** Components are counted in dispatch slots and always sum to
 //!   `cycles × width`.
 //!
+//! * **Multi-core in quanta, deterministically.** [`multicore`] runs N cores with private
+//!   caches, a coherent banked LLC ([`memory::coherence`]), DRAM controllers and a network
+//!   ([`noc`]) in quanta of simulated time: cores run in parallel against their own state and
+//!   a read-only snapshot of the shared state, logging shared-level requests, which are applied
+//!   at each barrier in (time, core) order — so the results do not depend on host threads.
+//!
 //! Non-goals: functional execution (instructions are never executed; traces carry addresses
-//! and outcomes), wrong-path simulation, and multi-core (its interfaces are here, its models
-//! are not).
+//! and outcomes), wrong-path simulation, and cycle-exact interleaving of cores within a quantum
+//! (lax synchronisation, as Sniper does).
 //!
 //! ```
 //! use intervalsim::{config::Config, frontend::synthetic::Workload, sim};

@@ -130,3 +130,50 @@ fn cpistack_draws_saved_runs_and_configs_lists_presets() {
     assert!(list.contains("gainestown") && list.contains("bigcore") && list.contains("smallcore"));
     assert!(cli(&["configs", "gainestown"]).contains("rob_size = 128"));
 }
+
+#[test]
+fn multi_core_run_prints_per_core_stats_and_draws_all_stacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("cpi.svg");
+    let json = dir.path().join("run.json");
+    let out = cli(&[
+        "run",
+        "-q",
+        "--cores",
+        "4",
+        "--workload",
+        "stencil",
+        "--footprint",
+        "4KiB",
+        "-n",
+        "40k",
+        "--host-threads",
+        "2",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    for want in [
+        "4 cores",
+        "Per core",
+        "CPI stacks",
+        "sync",
+        "true sharing",
+        "DRAM",
+    ] {
+        assert!(out.contains(want), "missing {want}:\n{out}");
+    }
+    let pic = std::fs::read_to_string(&svg).unwrap();
+    assert!(pic.contains("<svg") && pic.contains("avg"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["cores"].as_array().unwrap().len(), 4);
+    // an unknown multi-threaded workload lists the valid ones
+    let err = Command::new(env!("CARGO_BIN_EXE_intervalsim"))
+        .args(["run", "-q", "--cores", "3", "--workload", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("stencil"));
+}

@@ -418,7 +418,7 @@ impl ThreadStream {
     pub fn new(inner: Box<dyn InstrStream + Send>) -> ThreadStream {
         ThreadStream {
             inner,
-            stash: vec![Instr::default(); 1024],
+            stash: Vec::new(),
             pos: 0,
             len: 0,
             pending: None,
@@ -442,42 +442,54 @@ impl ThreadStream {
     }
 }
 
+fn sync_stop(ins: &Instr) -> Option<SyncEvent> {
+    (ins.kind == Kind::Sync
+        && matches!(
+            ins.sync,
+            SyncOp::Wait | SyncOp::Wake | SyncOp::Barrier | SyncOp::Join | SyncOp::ThreadExit
+        ))
+    .then_some(SyncEvent {
+        op: ins.sync,
+        object: ins.target,
+    })
+}
+
 impl InstrStream for ThreadStream {
     fn fill(&mut self, buf: &mut [Instr]) -> Result<usize, TraceError> {
         if self.pending.is_some() || self.ended {
             return Ok(0);
         }
-        if self.pos == self.len {
-            self.len = self.inner.fill(&mut self.stash)?;
-            self.pos = 0;
-            if self.len == 0 {
+        let n = if self.pos < self.len {
+            // what is left of a batch cut at an event
+            let n = (self.len - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.stash[self.pos..self.pos + n]);
+            self.pos += n;
+            n
+        } else {
+            // straight into the caller's buffer: no copy unless an event cuts the batch
+            let n = self.inner.fill(buf)?;
+            if n == 0 {
                 self.ended = true;
                 return Ok(0);
             }
-        }
-        let avail = &self.stash[self.pos..self.len];
-        let mut n = avail.len().min(buf.len());
-        for (k, ins) in avail[..n].iter().enumerate() {
-            if ins.kind == Kind::Sync
-                && matches!(
-                    ins.sync,
-                    SyncOp::Wait
-                        | SyncOp::Wake
-                        | SyncOp::Barrier
-                        | SyncOp::Join
-                        | SyncOp::ThreadExit
-                )
-            {
-                n = k + 1;
-                self.pending = Some(SyncEvent {
-                    op: ins.sync,
-                    object: ins.target,
-                });
-                break;
+            n
+        };
+        for k in 0..n {
+            if let Some(ev) = sync_stop(&buf[k]) {
+                self.pending = Some(ev);
+                // keep the rest for after the event
+                let rest = &buf[k + 1..n];
+                if self.pos < self.len {
+                    self.pos -= rest.len();
+                } else {
+                    self.stash.clear();
+                    self.stash.extend_from_slice(rest);
+                    self.pos = 0;
+                    self.len = rest.len();
+                }
+                return Ok(k + 1);
             }
         }
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.pos += n;
         Ok(n)
     }
 

@@ -401,21 +401,19 @@ impl MultiStats {
                 .margin_right(150)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
-                .build_cartesian_2d(0f64..bars as f64, 0f64..ymax)?;
-            let step = bars.div_ceil(32).max(1);
+                .build_cartesian_2d(-0.5f64..bars as f64 - 0.5, 0f64..ymax)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
-                .x_labels(bars.min(40))
+                .x_labels(bars.min(33))
                 .x_label_formatter(&|x| {
-                    let i = (*x - 0.5).round();
-                    if i < 0.0 {
+                    if (x - x.round()).abs() > 1e-6 || *x < 0.0 {
                         return String::new();
                     }
-                    let i = i as usize;
+                    let i = x.round() as usize;
                     if i == n {
                         "avg".into()
-                    } else if i < n && i.is_multiple_of(step) {
+                    } else if i < n {
                         i.to_string()
                     } else {
                         String::new()
@@ -424,6 +422,7 @@ impl MultiStats {
                 .x_desc("core")
                 .y_desc("CPI")
                 .draw()?;
+            let mut legend: Vec<(&str, RGBColor)> = Vec::new();
             for (k, comp) in ALL.iter().enumerate() {
                 if stacks.iter().all(|(_, c)| c.cpi.slots[*comp as usize] == 0) {
                     continue;
@@ -437,26 +436,28 @@ impl MultiStats {
                         let below: f64 = ALL[..k].iter().map(|&x| per(c, x)).sum();
                         let h = per(c, *comp);
                         Rectangle::new(
-                            [(i as f64 + 0.1, below), (i as f64 + 0.9, below + h)],
+                            [(i as f64 - 0.4, below), (i as f64 + 0.4, below + h)],
                             color.filled(),
                         )
                     })
                     .collect();
-                chart
-                    .draw_series(rects)?
-                    .label(comp.name())
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                    });
+                chart.draw_series(rects)?;
+                legend.push((comp.name(), color));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .margin(5)
-                .legend_area_size(15)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.9))
-                .draw()?;
+            // the legend in the right margin, top component first
+            let x0 = width as i32 - 140;
+            for (j, (name, color)) in legend.iter().rev().enumerate() {
+                let y = 50 + 20 * j as i32;
+                root.draw(&Rectangle::new(
+                    [(x0, y - 6), (x0 + 12, y + 6)],
+                    color.filled(),
+                ))?;
+                root.draw(&Text::new(
+                    name.to_string(),
+                    (x0 + 18, y - 7),
+                    ("sans-serif", 13),
+                ))?;
+            }
             root.present()?;
         }
         write_atomic(path, svg.as_bytes())
