@@ -154,14 +154,21 @@ pub fn report(run: &Run, a: &Analysis) -> String {
     s
 }
 
-fn jitter_line(l: &Stats, missed_slots: u64) -> String {
+/// "p50 … µs  p99 … µs  max … µs" with `digits` decimals.
+fn quantiles(l: &Stats, digits: usize) -> String {
     let us = |ns: u64| ns as f64 / 1000.0;
     format!(
-        "p50 {:.1} µs  p99 {:.1} µs  max {:.1} µs  ({} anode edges, {} missed slots; \
-         lateness of the finished pin write vs deadline)",
+        "p50 {:.digits$} µs  p99 {:.digits$} µs  max {:.1} µs",
         us(l.p50),
         us(l.p99),
-        us(l.max),
+        us(l.max)
+    )
+}
+
+fn jitter_line(l: &Stats, missed_slots: u64) -> String {
+    format!(
+        "{}  ({} anode edges, {} missed slots; lateness of the finished pin write vs deadline)",
+        quantiles(l, 1),
         l.count,
         missed_slots
     )
@@ -218,19 +225,15 @@ pub fn daemon_report(
     let writes = Stats::of(&mut report.write_ns.clone());
     let _ = writeln!(
         s,
-        "pin writes     p50 {:.2} µs  p99 {:.2} µs  max {:.1} µs  ({} writes; issue to return, part of the edge lateness)",
-        us(writes.p50),
-        us(writes.p99),
-        us(writes.max),
+        "pin writes     {}  ({} writes; issue to return, part of the edge lateness)",
+        quantiles(&writes, 2),
         writes.count
     );
     let wakes = Stats::of(&mut report.wake_lateness.clone());
     let _ = writeln!(
         s,
-        "wake-ups       p50 {:.1} µs  p99 {:.1} µs  max {:.1} µs  ({} wakes; clock_nanosleep lateness before the spin)",
-        us(wakes.p50),
-        us(wakes.p99),
-        us(wakes.max),
+        "wake-ups       {}  ({} wakes; clock_nanosleep lateness before the spin)",
+        quantiles(&wakes, 1),
         wakes.count
     );
     let mode = match timing.spin {
