@@ -154,6 +154,7 @@ struct RunArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum TraceCmd {
     /// Write a workload or re-encode a trace. Output format from the extension: `.ist` is the
     /// compact format, anything else ChampSim (`.gz`, `.xz` compressed).
@@ -165,6 +166,14 @@ enum TraceCmd {
         /// Instructions to write (required for workloads, e.g. 1M).
         #[arg(short = 'n', long)]
         instructions: Option<String>,
+        /// Write a multi-threaded workload (stream, false-sharing, counter, prodcons,
+        /// readonly, stencil) as one compact trace per thread, OUTPUT.0.ist … (with its
+        /// synchronisation events); `-n` is the total over all threads.
+        #[arg(long)]
+        threads: Option<u32>,
+        /// false-sharing workload: one counter per cache line.
+        #[arg(long)]
+        padded: bool,
     },
     /// Summarise a trace: instruction mix, branches, footprint.
     Info {
@@ -432,6 +441,42 @@ fn cmd_trace(t: TraceCmd) -> Result<()> {
             source,
             output,
             instructions,
+            threads: Some(n),
+            padded,
+        } => {
+            if n == 0 || n > 256 {
+                bail!("--threads {n}: expected 1-256");
+            }
+            let total = match instructions {
+                Some(s) => parse_count(&s)?,
+                None => bail!("trace convert of a workload needs -n/--instructions"),
+            };
+            let name = source.workload.clone().unwrap_or_else(|| "stream".into());
+            let footprint = match &source.footprint {
+                Some(f) => Some(parse_size(f).map_err(|e| anyhow::anyhow!("--footprint: {e}"))?),
+                None => None,
+            };
+            let params = ParallelParams {
+                op: source.op.clone(),
+                padded,
+                footprint,
+            };
+            let w = ParallelWorkload::from_name(&name, &params)
+                .map_err(|e| anyhow::anyhow!("--workload: {e}"))?;
+            let per = (total / n as u64).max(1);
+            let stem = output.with_extension("");
+            for (i, mut s) in w.streams(n, per, source.seed).into_iter().enumerate() {
+                let path = PathBuf::from(format!("{}.{i}.ist", stem.display()));
+                let k = frontend::compact::write_file(&path, &mut *s, u64::MAX, i as u32)?;
+                eprintln!("wrote {k} instructions to {}", path.display());
+            }
+        }
+        TraceCmd::Convert {
+            source,
+            output,
+            instructions,
+            threads: None,
+            ..
         } => {
             let (mut stream, _, is_trace) = open_source(&source)?;
             let limit = match instructions {

@@ -177,3 +177,56 @@ fn multi_core_run_prints_per_core_stats_and_draws_all_stacks() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("stencil"));
 }
+
+#[test]
+fn per_thread_traces_replay_a_multi_threaded_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("pc.ist");
+    cli(&[
+        "trace",
+        "convert",
+        "--threads",
+        "4",
+        "-w",
+        "prodcons",
+        "--footprint",
+        "1KiB",
+        "-n",
+        "20k",
+        base.to_str().unwrap(),
+    ]);
+    let files: Vec<String> = (0..4)
+        .map(|i| dir.path().join(format!("pc.{i}.ist")).display().to_string())
+        .collect();
+    let mut args = vec!["run", "-q", "--print-json", "--host-threads", "1"];
+    for f in &files {
+        args.push("--thread-trace");
+        args.push(f);
+    }
+    let replay: serde_json::Value = serde_json::from_str(&cli(&args)).unwrap();
+    let live: serde_json::Value = serde_json::from_str(&cli(&[
+        "run",
+        "-q",
+        "--print-json",
+        "--host-threads",
+        "1",
+        "--cores",
+        "4",
+        "-w",
+        "prodcons",
+        "--footprint",
+        "1KiB",
+        "-n",
+        "20k",
+    ]))
+    .unwrap();
+    assert_eq!(replay["cores"], live["cores"]);
+    assert_eq!(replay["cycles"], live["cycles"]);
+    assert!(
+        replay["cores"][1]["stats"]["cpi"]["slots"][13]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "sync time"
+    );
+}

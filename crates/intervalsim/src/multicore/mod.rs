@@ -637,6 +637,8 @@ pub fn run(
         None
     };
     let start = Instant::now();
+    let cpu0 = report::cpu_seconds();
+    let mut serial = std::time::Duration::ZERO;
     let mut q_end = quantum;
     let mut quanta = 0u64;
     let mut reqs: Vec<Req> = Vec::new();
@@ -660,6 +662,7 @@ pub fn run(
             bail!("core {i} ({}): {e}", slots[i].stream.describe());
         }
         // 2. serial phase: shared-level requests in (time, core, seq) order
+        let t_serial = Instant::now();
         reqs.clear();
         for s in &mut slots {
             reqs.append(&mut s.local.log);
@@ -696,6 +699,7 @@ pub fn run(
             c.end_quantum(q_end, quantum);
         }
         quanta += 1;
+        serial += t_serial.elapsed();
         if quanta.is_multiple_of(64) {
             progress(slots.iter().map(|s| s.core.stats().instructions).sum());
         }
@@ -737,7 +741,7 @@ pub fn run(
         llc.useful_prefetches += s.useful_prefetches;
     }
     let cycles = results.iter().map(|r| r.finish_cycle).max().unwrap_or(0);
-    let mut stats = MultiStats {
+    let stats = MultiStats {
         label: label.to_string(),
         config: base.name.clone(),
         frequency_ghz: base.core.frequency_ghz,
@@ -756,9 +760,10 @@ pub fn run(
             threads: opts.host_threads,
             wall_seconds: wall,
             peak_rss_bytes: report::peak_rss_bytes(),
+            serial_seconds: serial.as_secs_f64(),
+            cpu_seconds: report::cpu_seconds() - cpu0,
         },
     };
-    stats.host.wall_seconds = wall;
     Ok(stats)
 }
 

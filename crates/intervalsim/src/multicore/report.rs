@@ -76,6 +76,11 @@ pub struct HostStats {
     pub wall_seconds: f64,
     /// Peak resident memory of the process (bytes; 0 when unknown).
     pub peak_rss_bytes: u64,
+    /// Seconds spent in the serial (barrier) phases.
+    pub serial_seconds: f64,
+    /// Host CPU seconds (user + system) of the process during the simulation (0 when
+    /// unknown); unlike wall time, not inflated by other processes on a loaded host.
+    pub cpu_seconds: f64,
 }
 
 /// The results of a multi-core run.
@@ -111,6 +116,21 @@ pub struct MultiStats {
     pub noc: NocStats,
     /// Host-side figures.
     pub host: HostStats,
+}
+
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat` (0 elsewhere).
+pub fn cpu_seconds() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the command name (which may contain spaces) in parentheses
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the state field
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set of this process in bytes, from `/proc/self/status` (0 elsewhere).
@@ -347,6 +367,24 @@ impl MultiStats {
                 format!("{:.3}", self.host.wall_seconds),
             );
             row(&mut s, "  aggregate MIPS", format!("{:.2}", self.mips()));
+            row(
+                &mut s,
+                "  serial (barrier) share",
+                format!(
+                    "{:.1}%",
+                    100.0 * self.host.serial_seconds / self.host.wall_seconds
+                ),
+            );
+            if self.host.cpu_seconds > 0.0 {
+                row(
+                    &mut s,
+                    "  MIPS per host CPU second",
+                    format!(
+                        "{:.2}",
+                        self.instructions() as f64 / self.host.cpu_seconds / 1e6
+                    ),
+                );
+            }
             if self.host.peak_rss_bytes > 0 {
                 row(
                     &mut s,
