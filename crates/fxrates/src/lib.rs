@@ -7,8 +7,8 @@
 //!
 //! ## Key decisions
 //! - **Precompiled, dense table.** The build script turns `data/eurofxref-hist.zip` into a
-//!   compact binary table ([`store`]) embedded in the binary; loading it is a copy and a checksum
-//!   (no CSV parse at start-up). [`rates::Table`] keeps one `f64` column per currency indexed by
+//!   compact binary table ([`store`]) embedded in the binary; loading it is a copy and a validation
+//!   pass (no CSV parse at start-up; the build verified its checksum). [`rates::Table`] keeps one `f64` column per currency indexed by
 //!   publication day, plus a calendar-day → publication-day index, so a conversion is two array
 //!   reads and a division — no hashing, no search, no allocation.
 //! - **The original's date rule, never looking ahead.** A date uses its own publication day or
