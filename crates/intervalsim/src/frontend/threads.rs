@@ -156,13 +156,32 @@ struct ThreadGen {
     /// Iterations to run (decided up front so that threads meet at the same barriers).
     iters: u64,
     iter: u64,
+    /// An iteration that did not fit the caller's buffer, and how much of it was handed out.
     out: Vec<Instr>,
+    out_len: usize,
     pos: usize,
     rng: u64,
     finished: bool,
 }
 
 const PC: u64 = 0x40_0000;
+
+/// Most instructions one loop iteration of any workload emits.
+const MAX_ITER: usize = 64;
+
+/// Where an iteration's instructions go: straight into the caller's buffer when it has room.
+struct Sink<'a> {
+    dst: &'a mut [Instr],
+    k: usize,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn push(&mut self, i: Instr) {
+        self.dst[self.k] = i;
+        self.k += 1;
+    }
+}
 
 fn op(pc: u64, kind: Kind, dst: u8, src: [u8; 2]) -> Instr {
     let mut i = Instr::new(pc, kind);
@@ -232,7 +251,8 @@ impl ThreadGen {
             threads,
             iters,
             iter: 0,
-            out: Vec::with_capacity(64),
+            out: vec![Instr::default(); MAX_ITER],
+            out_len: 0,
             pos: 0,
             rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 ^ (tid as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
@@ -244,20 +264,19 @@ impl ThreadGen {
         PRIVATE + self.tid as u64 * PRIVATE_STRIDE
     }
 
-    /// Generate the next iteration into `out`.
-    fn generate(&mut self) {
-        self.out.clear();
-        self.pos = 0;
+    /// Generate the next iteration into `dst` (at least [`MAX_ITER`] long); returns how many
+    /// instructions it wrote.
+    fn generate(&mut self, dst: &mut [Instr]) -> usize {
+        let mut sink = Sink { dst, k: 0 };
+        let o = &mut sink;
         if self.iter >= self.iters {
-            self.out
-                .push(sync(PC + 0xff00, SyncOp::ThreadExit, self.tid as u64));
+            o.push(sync(PC + 0xff00, SyncOp::ThreadExit, self.tid as u64));
             self.finished = true;
-            return;
+            return o.k;
         }
         let i = self.iter;
         let last = i + 1 == self.iters;
         let private = self.private();
-        let o = &mut self.out;
         match &self.w {
             ParallelWorkload::Stream { copy } => {
                 let pc = PC;
@@ -365,23 +384,31 @@ impl ThreadGen {
             }
         }
         self.iter += 1;
+        o.k
     }
 }
 
 impl InstrStream for ThreadGen {
     fn fill(&mut self, buf: &mut [Instr]) -> Result<usize, TraceError> {
         let mut n = 0;
-        while n < buf.len() {
-            if self.pos == self.out.len() {
-                if self.finished {
-                    break;
-                }
-                self.generate();
+        loop {
+            if self.pos < self.out_len {
+                let k = (self.out_len - self.pos).min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&self.out[self.pos..self.pos + k]);
+                self.pos += k;
+                n += k;
             }
-            let k = (self.out.len() - self.pos).min(buf.len() - n);
-            buf[n..n + k].copy_from_slice(&self.out[self.pos..self.pos + k]);
-            self.pos += k;
-            n += k;
+            if n == buf.len() || self.finished {
+                break;
+            }
+            if buf.len() - n >= MAX_ITER {
+                n += self.generate(&mut buf[n..n + MAX_ITER]);
+            } else {
+                let mut spill = std::mem::take(&mut self.out);
+                self.out_len = self.generate(&mut spill);
+                self.out = spill;
+                self.pos = 0;
+            }
         }
         Ok(n)
     }
