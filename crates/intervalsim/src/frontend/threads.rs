@@ -106,7 +106,8 @@ impl ParallelWorkload {
             },
             o => {
                 return Err(format!(
-                    "unknown multi-threaded workload '{o}'; workloads: {}",
+                    "unknown multi-threaded workload '{o}'; workloads: {} (the single-core \
+                     workloads run with one core: -o system.cores=1 and no --cores)",
                     NAMES.join(", ")
                 ));
             }

@@ -28,6 +28,20 @@
 //! error: within one quantum a core does not see the other cores' writes (an invalidation
 //! takes effect at the barrier), so sharing that ping-pongs faster than the quantum is seen
 //! at quantum granularity — use a smaller quantum to study it.
+//!
+//! ```
+//! use intervalsim::frontend::threads::{ParallelParams, ParallelWorkload};
+//! use intervalsim::multicore::{self, Options};
+//! let over = ["system.cores=2".to_string()];
+//! let (base, cores) = multicore::per_core_configs("gainestown", None, &over, &[]).unwrap();
+//! let w = ParallelWorkload::from_name("counter", &ParallelParams::default()).unwrap();
+//! let streams = w.streams(2, 5_000, 1);
+//! let s = multicore::run(&base, &cores, streams, "counter", Options::default(), |_| {}).unwrap();
+//! assert_eq!(s.cores.len(), 2);
+//! // both threads increment one word: the misses it causes are true sharing
+//! let t = s.coherence_total();
+//! assert!(t.true_sharing > 0 && t.false_sharing == 0);
+//! ```
 
 pub mod report;
 
