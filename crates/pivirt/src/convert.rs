@@ -102,6 +102,16 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
     let src = image::check_image_path(&o.image)?;
     let mut img = PiImage::open(&src)?;
     let report = image::inspect(&mut img)?;
+    // What to change in the root filesystem is read from the source now, so the copy is
+    // written once, in a single debugfs session, after it lands.
+    let (root_edits, lib_is_link) = {
+        let view = img.root_fs()?;
+        let lib_is_link = view
+            .symlink_metadata("/lib")
+            .map(|m| m.is_symlink())
+            .unwrap_or(false);
+        (plan_root_edits(&view, &report, o.machine)?, lib_is_link)
+    };
     drop(img);
     let arch = report.arch.ok_or_else(|| {
         anyhow!(
@@ -250,7 +260,7 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
     }
 
     step("kernel and initramfs");
-    // 3. Changes to the copy.
+    // 3. Changes to the copy: modules and root fix-ups in one debugfs session.
     if !o.overlay {
         let root_start = report
             .partitions
@@ -262,20 +272,39 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
             image: disk_path.clone(),
             offset: root_start,
         };
-        if let Some(tree) = &kernel_tree
-            && o.guest_modules != GuestModules::None
-        {
-            let sp = spinner(o.quiet, "installing kernel modules into the copy (debugfs)");
-            let n = install_modules(&e2, tree, o.guest_modules, &rec.initramfs_modules)?;
-            sp.finish_and_clear();
+        let modules = match &kernel_tree {
+            Some(tree) if o.guest_modules != GuestModules::None => {
+                let base = if lib_is_link {
+                    "/usr/lib/modules"
+                } else {
+                    "/lib/modules"
+                };
+                let (script, n) =
+                    modules_script(tree, o.guest_modules, &rec.initramfs_modules, base)?;
+                let dep = format!("{base}/{}/modules.dep", tree.version);
+                Some((script, dep, n, tree.version.clone()))
+            }
+            _ => None,
+        };
+        let sp = spinner(
+            o.quiet,
+            "writing modules and fix-ups into the copy (debugfs)",
+        );
+        write_root(
+            &e2,
+            modules
+                .as_ref()
+                .map(|(s, d, n, _)| (s.as_str(), d.as_str(), *n)),
+            &root_edits,
+        )?;
+        sp.finish_and_clear();
+        if let Some((_, _, n, version)) = &modules {
             rec.fixups.push(format!(
-                "installed {n} files of kernel {} into the root filesystem",
-                tree.version
+                "installed {n} files of kernel {version} into the root filesystem"
             ));
         }
-        step("module install");
-        fix_root_files(&e2, &report, o.machine, &mut rec)?;
-        step("root fix-ups");
+        rec.fixups.extend(root_edits.iter().map(|e| e.note.clone()));
+        step("root filesystem");
         fix_boot_files(&disk_path, &report, o, &mut rec)?;
     }
 
@@ -504,51 +533,21 @@ impl E2Target {
         let mut img = PiImage::open(&self.image)?;
         img.root_fs()
     }
-
-    /// Replace a file's contents (mode 0644, root-owned) with `bytes`.
-    pub fn replace_file(&self, guest: &str, bytes: &[u8], mode: u32) -> Result<()> {
-        let mut host = tempfile::NamedTempFile::new()?;
-        host.write_all(bytes)?;
-        host.flush()?;
-        let script = format!(
-            "rm {g}\nwrite {h} {g}\nsif {g} mode 0{m:o}\nsif {g} uid 0\nsif {g} gid 0\n",
-            g = quote(guest),
-            h = quote(&host.path().display().to_string()),
-            m = 0o100000 | mode
-        );
-        self.debugfs(&script)?;
-        let fs = self.view()?;
-        let back = root_read(&fs, guest)?;
-        if back.as_deref() != Some(bytes) {
-            bail!("debugfs did not write {guest} as asked");
-        }
-        Ok(())
-    }
 }
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\\\""))
 }
 
-/// Install the kernel's modules (and depmod-format indexes) into the copy's root filesystem.
-/// Returns the number of files written.
-fn install_modules(
-    e2: &E2Target,
+/// The `debugfs` commands that install the kernel's modules (and depmod-format indexes) into
+/// the root filesystem under `base` (`/lib/modules` or `/usr/lib/modules`), and the number of
+/// files they write.
+fn modules_script(
     tree: &KernelTree,
     which: GuestModules,
     boot: &[String],
-) -> Result<usize> {
-    let view = e2.view()?;
-    let lib_is_link = view
-        .symlink_metadata("/lib")
-        .map(|m| m.is_symlink())
-        .unwrap_or(false);
-    drop(view);
-    let base = if lib_is_link {
-        "/usr/lib/modules"
-    } else {
-        "/lib/modules"
-    };
+    base: &str,
+) -> Result<(String, usize)> {
     let guest_root = format!("{base}/{}", tree.version);
     let mdir = tree.modules_dir();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -584,7 +583,7 @@ fn install_modules(
                 }
             }
         }
-        GuestModules::None => return Ok(0),
+        GuestModules::None => return Ok((String::new(), 0)),
     }
     files.sort();
     let mut dirs = std::collections::BTreeSet::new();
@@ -618,24 +617,24 @@ fn install_modules(
         );
         let _ = writeln!(script, "sif {} uid 0\nsif {} gid 0", quote(&g), quote(&g));
     }
-    e2.debugfs(&script)?;
-    let check = e2.view()?;
-    if root_read(&check, &format!("{guest_root}/modules.dep"))?.is_none()
-        && which != GuestModules::None
-    {
-        bail!(
-            "installing modules with debugfs failed: {guest_root}/modules.dep is missing afterwards"
-        );
-    }
-    Ok(files.len())
+    Ok((script, files.len()))
 }
 
-/// fstab and ld.so.preload fix-ups on the copy's root filesystem.
-fn fix_root_files(e2: &E2Target, r: &Report, machine: Machine, rec: &mut Conversion) -> Result<()> {
-    let view = e2.view()?;
-    if machine == Machine::Virt
-        && let Some(text) = root_read(&view, "/etc/fstab")?
-    {
+/// A file of the root filesystem to replace on the copy, and the fix-up line reporting it.
+struct RootEdit {
+    path: &'static str,
+    bytes: Vec<u8>,
+    note: String,
+}
+
+/// The fstab and ld.so.preload fix-ups, planned from the source's root filesystem (the copy's
+/// is byte-identical until pivirt writes to it).
+fn plan_root_edits(view: &ext4_view::Ext4, r: &Report, machine: Machine) -> Result<Vec<RootEdit>> {
+    let mut edits = Vec::new();
+    if machine != Machine::Virt {
+        return Ok(edits);
+    }
+    if let Some(text) = root_read(view, "/etc/fstab")? {
         let text = String::from_utf8_lossy(&text).into_owned();
         let mut out = String::new();
         let mut changed = Vec::new();
@@ -654,13 +653,14 @@ fn fix_root_files(e2: &E2Target, r: &Report, machine: Machine, rec: &mut Convers
             out.push('\n');
         }
         if !changed.is_empty() {
-            e2.replace_file("/etc/fstab", out.as_bytes(), 0o644)?;
-            rec.fixups
-                .push(format!("/etc/fstab: {}", changed.join(", ")));
+            edits.push(RootEdit {
+                path: "/etc/fstab",
+                bytes: out.into_bytes(),
+                note: format!("/etc/fstab: {}", changed.join(", ")),
+            });
         }
     }
-    let view = e2.view()?;
-    if let Some(text) = root_read(&view, "/etc/ld.so.preload")? {
+    if let Some(text) = root_read(view, "/etc/ld.so.preload")? {
         let text = String::from_utf8_lossy(&text).into_owned();
         let mut out = String::new();
         let mut changed = Vec::new();
@@ -674,12 +674,55 @@ fn fix_root_files(e2: &E2Target, r: &Report, machine: Machine, rec: &mut Convers
                 out.push('\n');
             }
         }
-        if !changed.is_empty() && machine == Machine::Virt {
-            e2.replace_file("/etc/ld.so.preload", out.as_bytes(), 0o644)?;
-            rec.fixups.push(format!(
-                "/etc/ld.so.preload: commented out {}",
-                changed.join(", ")
-            ));
+        if !changed.is_empty() {
+            edits.push(RootEdit {
+                path: "/etc/ld.so.preload",
+                bytes: out.into_bytes(),
+                note: format!("/etc/ld.so.preload: commented out {}", changed.join(", ")),
+            });
+        }
+    }
+    Ok(edits)
+}
+
+/// Everything written into the copy's root filesystem, in one `debugfs -w` session (each
+/// session ends with a flush of the whole image file), then read back once to check.
+fn write_root(
+    e2: &E2Target,
+    modules: Option<(&str, &str, usize)>,
+    edits: &[RootEdit],
+) -> Result<()> {
+    let mut script = String::new();
+    if let Some((s, _, _)) = modules {
+        script.push_str(s);
+    }
+    let mut hosts = Vec::new();
+    for e in edits {
+        let mut host = tempfile::NamedTempFile::new()?;
+        host.write_all(&e.bytes)?;
+        host.flush()?;
+        let _ = writeln!(
+            script,
+            "rm {g}\nwrite {h} {g}\nsif {g} mode 0100644\nsif {g} uid 0\nsif {g} gid 0",
+            g = quote(e.path),
+            h = quote(&host.path().display().to_string()),
+        );
+        hosts.push(host);
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    e2.debugfs(&script)?;
+    let view = e2.view()?;
+    if let Some((_, dep, n)) = modules
+        && n > 0
+        && root_read(&view, dep)?.is_none()
+    {
+        bail!("installing modules with debugfs failed: {dep} is missing afterwards");
+    }
+    for e in edits {
+        if root_read(&view, e.path)?.as_deref() != Some(&e.bytes[..]) {
+            bail!("debugfs did not write {} as asked", e.path);
         }
     }
     Ok(())

@@ -2,6 +2,10 @@
 //! where the filesystem can, else a sparse copy (only the data extents, found with
 //! `SEEK_DATA`/`SEEK_HOLE`, moved with `copy_file_range`), or a qcow2 overlay whose backing file
 //! is the source opened read-only. Also offline growth of the disk and its last partition.
+//!
+//! The sparse copy starts writing each chunk back to disk as soon as it is copied
+//! (`sync_file_range`), so the copy and the disk writes overlap: by the time the first tool
+//! flushes the copy (`debugfs -w` does), little is left to write.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -78,9 +82,43 @@ pub fn copy_image(src: &Path, dst: &Path, quiet: bool) -> Result<CopyMethod> {
     Ok(method)
 }
 
+/// Bytes moved per `copy_file_range` call; also the unit of early writeback.
+const CHUNK: usize = 16 << 20;
+/// Chunks whose writeback may still be in flight before the copy waits for the oldest.
+const WRITEBACK_WINDOW: usize = 8;
+
+/// Starts writeback of each copied chunk at once and waits for chunks older than
+/// [`WRITEBACK_WINDOW`], so the disk writes overlap the copy instead of all landing in the
+/// first `fsync` (or the user's `sync`) afterwards, and dirty memory stays bounded
+/// (128 MiB) however large the card is.
+struct Writeback {
+    fd: i32,
+    pending: std::collections::VecDeque<(i64, i64)>,
+}
+
+impl Writeback {
+    fn written(&mut self, off: i64, len: i64) {
+        // Advisory: a failure only means the kernel writes the pages back later.
+        unsafe { libc::sync_file_range(self.fd, off, len, libc::SYNC_FILE_RANGE_WRITE) };
+        self.pending.push_back((off, len));
+        while self.pending.len() > WRITEBACK_WINDOW {
+            if let Some((o, l)) = self.pending.pop_front() {
+                let all = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+                unsafe { libc::sync_file_range(self.fd, o, l, all) };
+            }
+        }
+    }
+}
+
 fn sparse_copy(input: &File, out: &File, len: u64, quiet: bool) -> Result<()> {
     let pb = byte_bar(len, "copy", quiet);
     let (ifd, ofd) = (input.as_raw_fd(), out.as_raw_fd());
+    let mut wb = Writeback {
+        fd: ofd,
+        pending: Default::default(),
+    };
     let mut pos: i64 = 0;
     let end = len as i64;
     while pos < end {
@@ -93,7 +131,8 @@ fn sparse_copy(input: &File, out: &File, len: u64, quiet: bool) -> Result<()> {
         let mut off_in = data;
         let mut off_out = data;
         while off_in < hole {
-            let want = ((hole - off_in) as usize).min(64 << 20);
+            let want = ((hole - off_in) as usize).min(CHUNK);
+            let at = off_out;
             let n = unsafe { libc::copy_file_range(ifd, &mut off_in, ofd, &mut off_out, want, 0) };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
@@ -113,6 +152,7 @@ fn sparse_copy(input: &File, out: &File, len: u64, quiet: bool) -> Result<()> {
             if n == 0 {
                 break;
             }
+            wb.written(at, n as i64);
             pb.set_position(off_in as u64);
         }
         pos = hole;

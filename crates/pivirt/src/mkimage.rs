@@ -93,6 +93,10 @@ pub fn build(spec: &ImageSpec, out: &Path) -> Result<()> {
             "-F".as_ref(),
             "-t".as_ref(),
             "ext4".as_ref(),
+            // 4 KiB blocks as on Raspberry Pi OS cards (mke2fs would pick 1 KiB for a small
+            // filesystem, and growing it keeps that block size).
+            "-b".as_ref(),
+            "4096".as_ref(),
             "-L".as_ref(),
             spec.root_label.as_ref(),
             "-U".as_ref(),
