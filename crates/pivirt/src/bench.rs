@@ -1,8 +1,12 @@
 //! `pivirt bench DIR`: boot the machine and measure guest network (and, over SSH, disk)
 //! throughput, so the `virt` / `raspi3b` speed-up is a number on the user's own host.
 //!
-//! Two ways in: the pivirt test image's TCP sink (`pivirt.sink=1`, guest port 5001), or SSH
-//! to a real image (`--ssh-user`), pushing data into `cat > /dev/null` and timing `dd`.
+//! Three ways: the pivirt test image streams to a byte-counting listener on the host
+//! (`pivirt.send=PORT:N`, guest → host; the guest side is a single busybox `nc` reading
+//! `/dev/zero`, the host side a Rust socket read in 1 MiB buffers, so neither end's tooling is
+//! what is measured), the test image's TCP sink (`pivirt.sink=N`, host → guest, guest port
+//! 5001, `nc | wc -c` in the guest), or SSH to a real image (`--ssh-user`), pushing data into
+//! `cat > /dev/null` and timing `dd`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -18,7 +22,9 @@ use crate::run::{Console, RunOptions, free_port};
 /// How data reaches the guest.
 #[derive(Debug, Clone)]
 pub enum Transport {
-    /// The test image's sink on guest port 5001.
+    /// The test image sends to a listener on the host (guest → host).
+    Source,
+    /// The test image's sink on guest port 5001 (host → guest).
     Sink,
     /// SSH as this user (keys or agent must already work).
     Ssh {
@@ -61,6 +67,44 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
     let bytes = o.mib << 20;
     let started = Instant::now();
     match &o.transport {
+        Transport::Source => {
+            let n = o.repeat.max(1);
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let host_port = listener.local_addr()?.port();
+            listener.set_nonblocking(true)?;
+            let mut con = Console::start(
+                dir,
+                &RunOptions {
+                    append: Some(format!("pivirt.send={host_port}:{n}")),
+                    forwards: Some(Vec::new()),
+                    ..Default::default()
+                },
+            )?;
+            let mut boot = 0.0;
+            let mut samples = Vec::new();
+            for i in 0..n {
+                let wait = if i == 0 {
+                    o.boot_timeout
+                } else {
+                    Duration::from_secs(60)
+                };
+                let stream = accept_within(&listener, wait, &mut con)?;
+                if i == 0 {
+                    boot = started.elapsed().as_secs_f64();
+                }
+                let (got, secs) = count(stream, bytes)?;
+                samples.push(got as f64 * 8.0 / secs / 1e6);
+            }
+            con.wait_for("PIVIRT-DONE", Duration::from_secs(60))?;
+            let _ = con.finish(Duration::from_secs(5));
+            Ok(BenchResult {
+                boot_seconds: boot,
+                bytes,
+                net_mbit_s: median(&samples),
+                samples_mbit_s: samples,
+                disk_mib_s: None,
+            })
+        }
         Transport::Sink => {
             let n = o.repeat.max(1);
             let mut con = Console::start(
@@ -185,6 +229,59 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
             })
         }
     }
+}
+
+/// Accept one connection on the non-blocking `listener` within `wait`, failing early when the
+/// machine stops.
+fn accept_within(
+    listener: &std::net::TcpListener,
+    wait: Duration,
+    con: &mut Console,
+) -> Result<TcpStream> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("accepting the guest's connection"),
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the guest did not connect within {wait:?}; last console lines:\n{}",
+                con.tail(30)
+            );
+        }
+        if !con.running()? {
+            bail!(
+                "QEMU exited before the guest connected; last console lines:\n{}",
+                con.tail(30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Read from `s` until `bytes` arrived (then close it); returns the bytes timed and the seconds
+/// they took (from the end of the first read to the end of the last).
+fn count(mut s: TcpStream, bytes: u64) -> Result<(u64, f64)> {
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    // The clock starts when the first read returns; the bytes of that read are not counted.
+    let mut first: Option<(Instant, u64)> = None;
+    while got < bytes {
+        let n = s.read(&mut buf).context("reading the guest's stream")?;
+        if n == 0 {
+            bail!("the guest closed the connection after {got} of {bytes} bytes");
+        }
+        got += n as u64;
+        first.get_or_insert((Instant::now(), got));
+    }
+    let (t0, head) = first.unwrap_or((Instant::now(), 0));
+    Ok((got - head, t0.elapsed().as_secs_f64().max(1e-9)))
 }
 
 /// Send `bytes` to 127.0.0.1:`port`, close the write side and wait for the peer to close.

@@ -22,6 +22,15 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Which way the benchmark's data flows.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Direction {
+    /// The guest sends, a listener on the host counts.
+    FromGuest,
+    /// The host sends into the guest.
+    ToGuest,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Read an image without mounting it: partitions, boot files, root filesystem, machines.
@@ -124,9 +133,13 @@ enum Cmd {
         /// Transfers to time (median reported; test-image sink only).
         #[arg(long, default_value_t = 3)]
         repeat: u32,
-        /// Log in over SSH as this user (keys must work); default: the pivirt test image's sink.
+        /// Log in over SSH as this user (keys must work); default: the pivirt test image.
         #[arg(long)]
         ssh_user: Option<String>,
+        /// With the test image: from-guest (the guest streams to a host listener) or to-guest
+        /// (the host sends into the guest's `nc | wc -c`).
+        #[arg(long, value_enum, default_value_t = Direction::FromGuest)]
+        direction: Direction,
         /// Seconds the guest may take to boot.
         #[arg(long, default_value_t = 300)]
         boot_timeout: u64,
@@ -286,6 +299,7 @@ fn real_main() -> Result<()> {
             mib,
             repeat,
             ssh_user,
+            direction,
             boot_timeout,
             json,
         } => {
@@ -296,7 +310,8 @@ fn real_main() -> Result<()> {
                     repeat,
                     transport: match ssh_user {
                         Some(user) => pivirt::bench::Transport::Ssh { user },
-                        None => pivirt::bench::Transport::Sink,
+                        None if direction == Direction::ToGuest => pivirt::bench::Transport::Sink,
+                        None => pivirt::bench::Transport::Source,
                     },
                     boot_timeout: Duration::from_secs(boot_timeout),
                 },
@@ -306,8 +321,10 @@ fn real_main() -> Result<()> {
             } else {
                 println!("boot      {:.1} s", r.boot_seconds);
                 println!(
-                    "network   {:.1} Mbit/s ({} MiB into the guest)",
-                    r.net_mbit_s, mib
+                    "network   {:.1} Mbit/s (median of {}, {} MiB each)",
+                    r.net_mbit_s,
+                    r.samples_mbit_s.len(),
+                    mib
                 );
                 if let Some(d) = r.disk_mib_s {
                     println!("disk      {d:.1} MiB/s (guest dd, fsync)");

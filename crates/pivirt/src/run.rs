@@ -136,6 +136,14 @@ impl Console {
         }
     }
 
+    /// Whether QEMU is still running (console lines seen so far are kept).
+    pub fn running(&mut self) -> Result<bool> {
+        while let Ok(l) = self.lines.try_recv() {
+            self.log.push(l);
+        }
+        Ok(self.child.try_wait()?.is_none())
+    }
+
     /// The last `n` console lines.
     pub fn tail(&self, n: usize) -> String {
         self.log[self.log.len().saturating_sub(n)..].join("\n")

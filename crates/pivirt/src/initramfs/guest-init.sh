@@ -1,6 +1,6 @@
 #!/bin/sh
 # /sbin/init of pivirt's busybox test image: report what the guest sees on the serial console,
-# optionally receive TCP transfers, then power off.
+# optionally receive or send TCP transfers, then power off.
 export PATH=/bin:/sbin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
@@ -15,22 +15,42 @@ echo "PIVIRT-PRELOAD $(tr '\n' '|' < /etc/ld.so.preload)"
 echo "PIVIRT-MODDIR $(ls /lib/modules | tr '\n' ' ')"
 echo "PIVIRT-DF $(df -k / | grep -v Filesystem)"
 sink=0
+send=
 for w in $(cat /proc/cmdline); do
-    case "$w" in pivirt.sink=*) sink=${w#pivirt.sink=} ;; esac
+    case "$w" in
+        pivirt.sink=*) sink=${w#pivirt.sink=} ;;
+        pivirt.send=*) send=${w#pivirt.send=} ;;
+    esac
 done
-if [ "$sink" -gt 0 ]; then
+net_up() {
     i=0
-    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
+    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 300 ]; do usleep 100000; i=$((i + 1)); done
     ip link set lo up
     ip link set eth0 up
     ip addr add 10.0.2.15/24 dev eth0
     ip route add default via 10.0.2.2
     echo "PIVIRT-NET-UP $(cat /sys/class/net/eth0/address 2>/dev/null)"
+}
+if [ "$sink" -gt 0 ]; then
+    net_up
     n=0
     while [ $n -lt "$sink" ]; do
         echo "PIVIRT-LISTENING"
         got=$(nc -l -p 5001 | wc -c)
         echo "PIVIRT-RECEIVED $got"
+        n=$((n + 1))
+    done
+fi
+# pivirt.send=PORT:COUNT: connect COUNT times to the host's PORT (user-mode networking's
+# 10.0.2.2 is the host) and stream zeros until the host, having counted what it wants, closes.
+if [ -n "$send" ]; then
+    net_up
+    port=${send%%:*}
+    count=${send#*:}
+    n=0
+    while [ $n -lt "$count" ]; do
+        echo "PIVIRT-SENDING $n"
+        nc 10.0.2.2 "$port" < /dev/zero > /dev/null 2>&1
         n=$((n + 1))
     done
 fi

@@ -24,8 +24,15 @@ for w in $(cat /proc/cmdline); do
 done
 
 say "loading $(wc -l < /etc/pivirt/modules) modules for $(uname -r)"
+# insmod, unlike modprobe, does not read MODULE.PARAM=VALUE from the kernel command line:
+# pass those on by hand (virtio_net.napi_tx=0 is one pivirt sets).
 while read -r m; do
-    insmod "/lib/modules/$m" 2>/dev/null || say "insmod $m failed"
+    name=$(echo "${m%.ko}" | tr - _)
+    params=
+    for w in $(cat /proc/cmdline); do
+        case "$(echo "${w%%=*}" | tr - _)" in "$name".*) params="$params ${w#*.}" ;; esac
+    done
+    insmod "/lib/modules/$m" $params 2>/dev/null || say "insmod $m$params failed"
 done < /etc/pivirt/modules
 
 # MBR disk identifier (bytes 440..443, little endian) as 8 hex digits.
