@@ -61,6 +61,19 @@ pub struct BenchResult {
     pub disk_mib_s: Option<f64>,
 }
 
+impl BenchResult {
+    /// Network-only figures: the median of `samples` (Mbit/s).
+    fn network(boot_seconds: f64, bytes: u64, samples: Vec<f64>) -> Self {
+        BenchResult {
+            boot_seconds,
+            bytes,
+            net_mbit_s: median(&samples),
+            samples_mbit_s: samples,
+            disk_mib_s: None,
+        }
+    }
+}
+
 /// Run the benchmark on the machine in `dir`.
 pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
     let port = free_port()?;
@@ -97,13 +110,7 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
             }
             con.wait_for("PIVIRT-DONE", Duration::from_secs(60))?;
             let _ = con.finish(Duration::from_secs(5));
-            Ok(BenchResult {
-                boot_seconds: boot,
-                bytes,
-                net_mbit_s: median(&samples),
-                samples_mbit_s: samples,
-                disk_mib_s: None,
-            })
+            Ok(BenchResult::network(boot, bytes, samples))
         }
         Transport::Sink => {
             let n = o.repeat.max(1);
@@ -145,13 +152,7 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
                 samples.push(bytes as f64 * 8.0 / secs / 1e6);
             }
             let _ = con.finish(Duration::from_secs(5));
-            Ok(BenchResult {
-                boot_seconds: boot,
-                bytes,
-                net_mbit_s: median(&samples),
-                samples_mbit_s: samples,
-                disk_mib_s: None,
-            })
+            Ok(BenchResult::network(boot, bytes, samples))
         }
         Transport::Ssh { user } => {
             let con = Console::start(
