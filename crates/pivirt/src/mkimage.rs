@@ -246,3 +246,50 @@ pub fn busybox_image(
         out,
     )
 }
+
+/// Turn an image made by [`build`] into a GPT disk: the same partitions at the same offsets,
+/// the MBR replaced by a protective one and a GUID partition table (1 MiB is added at the end
+/// for the backup table). Partition GUIDs are derived from `seed` (`{seed:08x}-0000-4000-8000-00000000000N`
+/// for partition N) so tests can name them.
+pub fn mbr_to_gpt(path: &Path, seed: u32) -> Result<()> {
+    use crate::partition::{
+        GPT_BASIC_DATA_BYTES, GPT_LINUX_BYTES, GptSpec, PartitionTable, TableKind, write_gpt,
+    };
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let table = PartitionTable::read(&mut f)?;
+    if !matches!(table.table, TableKind::Mbr { .. }) {
+        bail!("{}: already GPT", path.display());
+    }
+    let guid = |n: u8| {
+        let mut g = [0u8; 16];
+        g[0..4].copy_from_slice(&seed.to_le_bytes()); // first field is stored little endian
+        g[7] = 0x40; // version 4 (third field, little endian)
+        g[8] = 0x80; // variant
+        g[15] = n;
+        g
+    };
+    let parts: Vec<GptSpec> = table
+        .partitions
+        .iter()
+        .map(|p| GptSpec {
+            type_guid: if p.is_fat_type() {
+                GPT_BASIC_DATA_BYTES
+            } else {
+                GPT_LINUX_BYTES
+            },
+            guid: guid(p.number as u8),
+            first_lba: p.start / SECTOR,
+            last_lba: (p.start + p.size) / SECTOR - 1,
+            name: if p.is_fat_type() { "boot" } else { "root" }.into(),
+        })
+        .collect();
+    let len = f.metadata()?.len() + (1 << 20);
+    f.set_len(len)?;
+    write_gpt(&mut f, len / SECTOR, guid(0), &parts)?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -284,6 +284,111 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), PartitionError> {
     })
 }
 
+/// A GPT partition to write with [`write_gpt`].
+#[derive(Debug, Clone)]
+pub struct GptSpec {
+    /// Partition type GUID in on-disk (mixed-endian) byte order.
+    pub type_guid: [u8; 16],
+    /// Unique partition GUID (the PARTUUID) in on-disk byte order.
+    pub guid: [u8; 16],
+    /// First sector.
+    pub first_lba: u64,
+    /// Last sector (inclusive).
+    pub last_lba: u64,
+    /// Partition name (ASCII, up to 36 characters).
+    pub name: String,
+}
+
+/// EFI "Microsoft basic data" type (FAT boot partitions), on-disk byte order.
+pub const GPT_BASIC_DATA_BYTES: [u8; 16] = [
+    0xa2, 0xa0, 0xd0, 0xeb, 0xe5, 0xb9, 0x33, 0x44, 0x87, 0xc0, 0x68, 0xb6, 0xb7, 0x26, 0x99, 0xc7,
+];
+/// Linux filesystem data type, on-disk byte order.
+pub const GPT_LINUX_BYTES: [u8; 16] = [
+    0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47, 0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4,
+];
+
+/// Write a GUID partition table on a disk of `total_sectors`: protective MBR, primary header
+/// and 128-entry array at the start, backup array and header in the last 33 sectors, with the
+/// CRC32s the Linux kernel checks. Partitions must lie within sectors 34..total-34.
+pub fn write_gpt<W: Write + Seek>(
+    disk: &mut W,
+    total_sectors: u64,
+    disk_guid: [u8; 16],
+    parts: &[GptSpec],
+) -> io::Result<()> {
+    const ENTRIES: u64 = 128;
+    const ENTRY: usize = 128;
+    let array_sectors = ENTRIES * ENTRY as u64 / SECTOR;
+    let last_usable = total_sectors - 2 - array_sectors;
+    let first_usable = 2 + array_sectors;
+    if parts.len() > ENTRIES as usize
+        || parts.iter().any(|p| {
+            p.first_lba < first_usable || p.last_lba > last_usable || p.last_lba < p.first_lba
+        })
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "GPT partition outside the usable sectors",
+        ));
+    }
+    let mut array = vec![0u8; ENTRIES as usize * ENTRY];
+    for (e, p) in array.chunks_mut(ENTRY).zip(parts) {
+        e[0..16].copy_from_slice(&p.type_guid);
+        e[16..32].copy_from_slice(&p.guid);
+        e[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
+        e[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
+        for (i, c) in p.name.encode_utf16().take(36).enumerate() {
+            e[56 + 2 * i..58 + 2 * i].copy_from_slice(&c.to_le_bytes());
+        }
+    }
+    let crc = |b: &[u8]| {
+        let mut c = flate2::Crc::new();
+        c.update(b);
+        c.sum()
+    };
+    let array_crc = crc(&array);
+    let header = |this: u64, other: u64, entries: u64| {
+        let mut h = [0u8; 92];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        h[24..32].copy_from_slice(&this.to_le_bytes());
+        h[32..40].copy_from_slice(&other.to_le_bytes());
+        h[40..48].copy_from_slice(&first_usable.to_le_bytes());
+        h[48..56].copy_from_slice(&last_usable.to_le_bytes());
+        h[56..72].copy_from_slice(&disk_guid);
+        h[72..80].copy_from_slice(&entries.to_le_bytes());
+        h[80..84].copy_from_slice(&(ENTRIES as u32).to_le_bytes());
+        h[84..88].copy_from_slice(&(ENTRY as u32).to_le_bytes());
+        h[88..92].copy_from_slice(&array_crc.to_le_bytes());
+        let c = crc(&h);
+        h[16..20].copy_from_slice(&c.to_le_bytes());
+        h
+    };
+    let last = total_sectors - 1;
+    let mut mbr = [0u8; 512];
+    disk.seek(SeekFrom::Start(0))?;
+    mbr[446 + 1..446 + 4].copy_from_slice(&[0x00, 0x02, 0x00]);
+    mbr[446 + 4] = 0xEE;
+    mbr[446 + 5..446 + 8].copy_from_slice(&[0xff, 0xff, 0xff]);
+    mbr[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+    let n = u32::try_from(last).unwrap_or(u32::MAX);
+    mbr[446 + 12..446 + 16].copy_from_slice(&n.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xAA;
+    disk.write_all(&mbr)?;
+    disk.seek(SeekFrom::Start(SECTOR))?;
+    disk.write_all(&header(1, last, 2))?;
+    disk.seek(SeekFrom::Start(2 * SECTOR))?;
+    disk.write_all(&array)?;
+    disk.seek(SeekFrom::Start((last - array_sectors) * SECTOR))?;
+    disk.write_all(&array)?;
+    disk.seek(SeekFrom::Start(last * SECTOR))?;
+    disk.write_all(&header(last, 1, last - array_sectors))?;
+    Ok(())
+}
+
 /// A primary MBR partition to write with [`write_mbr`].
 #[derive(Debug, Clone, Copy)]
 pub struct MbrSpec {
@@ -506,6 +611,51 @@ mod tests {
         assert_eq!(
             (p.start, p.size, p.name.as_str()),
             (34 * 512, 30 * 512, "ro")
+        );
+    }
+
+    #[test]
+    fn gpt_round_trip_with_valid_crcs() {
+        let mut d = Cursor::new(vec![0u8; 200 * 512]);
+        let mut g = [0u8; 16];
+        g[0] = 0x01;
+        g[15] = 0x02;
+        let part = GptSpec {
+            type_guid: GPT_LINUX_BYTES,
+            guid: g,
+            first_lba: 40,
+            last_lba: 99,
+            name: "root".into(),
+        };
+        write_gpt(&mut d, 200, [7; 16], std::slice::from_ref(&part)).unwrap();
+        let bytes = d.get_ref().clone();
+        let t = PartitionTable::read(&mut d).unwrap();
+        let p = &t.partitions[0];
+        assert_eq!(p.partuuid, "00000001-0000-0000-0000-000000000002");
+        assert_eq!(
+            (p.start, p.size, p.type_id.as_str()),
+            (40 * 512, 60 * 512, GPT_LINUX)
+        );
+        // Header CRC as the kernel checks it: over the 92 header bytes with the field zeroed.
+        let mut h = bytes[512..604].to_vec();
+        let want = u32::from_le_bytes(h[16..20].try_into().unwrap());
+        h[16..20].fill(0);
+        let mut c = flate2::Crc::new();
+        c.update(&h);
+        assert_eq!(c.sum(), want);
+        // The backup header sits in the last sector and points back at the primary.
+        assert_eq!(&bytes[199 * 512..199 * 512 + 8], b"EFI PART");
+        assert!(
+            write_gpt(
+                &mut d,
+                200,
+                [7; 16],
+                &[GptSpec {
+                    last_lba: 190,
+                    ..part
+                }]
+            )
+            .is_err()
         );
     }
 

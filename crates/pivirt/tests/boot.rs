@@ -8,13 +8,21 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use pivirt::convert::{ConvertOptions, GuestModules, convert};
+use pivirt::convert::{GuestModules, convert};
 use pivirt::elf::Arch;
 use pivirt::machine::Machine;
-use pivirt::mkimage::{RootNaming, busybox_image};
+use pivirt::mkimage::RootNaming;
 use pivirt::run::{Console, RunOptions, free_port};
 
 const BOOT: Duration = Duration::from_secs(420);
+
+/// No host port forwards: the guests boot in parallel and would all claim the SSH port.
+fn no_forwards() -> RunOptions {
+    RunOptions {
+        forwards: Some(Vec::new()),
+        ..Default::default()
+    }
+}
 
 fn fact<'a>(log: &'a [String], key: &str) -> &'a str {
     log.iter()
@@ -26,27 +34,13 @@ fn fact<'a>(log: &'a [String], key: &str) -> &'a str {
 #[test]
 fn virt_arm64_boots_and_receives_data_over_the_network() {
     common::need("qemu-system-aarch64", "qemu-system-arm");
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi64.img");
-    busybox_image(
-        &cache,
-        Arch::Arm64,
-        &img,
-        0x64646401,
-        RootNaming::Device,
-        Vec::new(),
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
-    o.cache = cache;
-    o.quiet = true;
+    let pi = common::pi_image(Arch::Arm64, 0x64646401, RootNaming::Device);
+    let mut o = pi.options(Machine::Virt);
     o.guest_modules = GuestModules::Boot;
     // One vCPU per virt guest: three guests share two host cores during the suite.
     o.cpus = 1;
     let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before, "the source image changed");
+    pi.assert_unchanged();
     assert!(
         f.vm.cmdline.contains("root=PARTUUID=64646401-02"),
         "{}",
@@ -55,7 +49,7 @@ fn virt_arm64_boots_and_receives_data_over_the_network() {
 
     let port = free_port().unwrap();
     let mut con = Console::start(
-        &t.path().join("vm"),
+        &pi.vm(),
         &RunOptions {
             append: Some("pivirt.sink=1".into()),
             forwards: Some(vec![(port, 5001)]),
@@ -103,41 +97,28 @@ fn virt_arm64_boots_and_receives_data_over_the_network() {
     assert!(fact(&log, "PIVIRT-PRELOAD").starts_with("#/usr/lib/aarch64-linux-gnu/libarmmem"));
     assert!(fact(&log, "PIVIRT-MODDIR").contains(f.conversion.kernel_release.as_deref().unwrap()));
     assert!(fact(&log, "PIVIRT-NET-UP").len() >= 17);
+    // convert put virtio_net.napi_tx=0 on the command line and the initramfs handed it to insmod.
+    assert!(f.vm.cmdline.contains("virtio_net.napi_tx=0"));
+    assert_eq!(fact(&log, "PIVIRT-NAPI-TX"), "N");
 }
 
 #[test]
 fn virt_armhf_boots_with_armmp_lpae_after_growing_the_disk() {
     common::need("qemu-system-arm", "qemu-system-arm");
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi32.img");
-    busybox_image(
-        &cache,
-        Arch::Armhf,
-        &img,
-        0x32323201,
-        RootNaming::Partuuid,
-        Vec::new(),
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
-    o.cache = cache;
-    o.quiet = true;
+    let pi = common::pi_image(Arch::Armhf, 0x32323201, RootNaming::Partuuid);
+    let mut o = pi.options(Machine::Virt);
     o.guest_modules = GuestModules::Boot;
     o.size = Some(256 << 20);
     o.cpus = 1;
     let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before, "the source image changed");
+    pi.assert_unchanged();
     assert_eq!(
-        std::fs::metadata(t.path().join("vm/disk.img"))
-            .unwrap()
-            .len(),
+        std::fs::metadata(pi.vm().join("disk.img")).unwrap().len(),
         256 << 20
     );
     assert!(f.vm.qemu_program() == "qemu-system-arm");
 
-    let mut con = Console::start(&t.path().join("vm"), &RunOptions::default()).unwrap();
+    let mut con = Console::start(&pi.vm(), &no_forwards()).unwrap();
     con.wait_for("PIVIRT-DONE", BOOT).unwrap();
     let log = con.finish(Duration::from_secs(20)).unwrap();
     let k = fact(&log, "PIVIRT-KERNEL");
@@ -160,39 +141,23 @@ fn virt_armhf_boots_with_armmp_lpae_after_growing_the_disk() {
 #[test]
 fn raspi3b_boots_the_debian_arm64_kernel_with_its_bcm2837_dtb() {
     common::need("qemu-system-aarch64", "qemu-system-arm");
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi3.img");
-    busybox_image(
-        &cache,
-        Arch::Arm64,
-        &img,
-        0x33333301,
-        RootNaming::Device,
-        Vec::new(),
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Raspi3b);
-    o.kernel_deb = cache.find("linux-image-", "arm64");
-    o.cache = cache;
-    o.quiet = true;
+    let pi = common::pi_image(Arch::Arm64, 0x33333301, RootNaming::Device);
+    let mut o = pi.options(Machine::Raspi3b);
+    o.kernel_deb = pi.cache.find("linux-image-", "arm64");
     o.guest_modules = GuestModules::Boot;
     let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before, "the source image changed");
+    pi.assert_unchanged();
     assert_eq!(f.vm.dtb.as_deref(), Some("bcm2837-rpi-3-b.dtb"));
-    let len = std::fs::metadata(t.path().join("vm/disk.img"))
-        .unwrap()
-        .len();
+    let len = std::fs::metadata(pi.vm().join("disk.img")).unwrap().len();
     assert!(len.is_power_of_two(), "{len}");
 
     // The Pi 3 model has four cores; one host thread for all of them keeps the parallel
     // suite from oversubscribing two host cores.
     let mut con = Console::start(
-        &t.path().join("vm"),
+        &pi.vm(),
         &RunOptions {
             qemu_extra: vec!["-accel".into(), "tcg,thread=single".into()],
-            ..Default::default()
+            ..no_forwards()
         },
     )
     .unwrap();
@@ -212,4 +177,39 @@ fn raspi3b_boots_the_debian_arm64_kernel_with_its_bcm2837_dtb() {
         log.iter().any(|l| l.contains("eth0: register 'cdc_ether'")),
         "no usb-net eth0"
     );
+}
+
+#[test]
+fn virt_finds_a_gpt_root_by_its_partuuid() {
+    common::need("qemu-system-aarch64", "qemu-system-arm");
+    let pi = common::pi_image(Arch::Arm64, 0x67707401, RootNaming::Device);
+    // The same image with a GUID partition table instead of the MBR: kept as the source.
+    pivirt::mkimage::mbr_to_gpt(&pi.img, 0x67707401).unwrap();
+    let pi = common::PiImage {
+        sha256: common::sha256(&pi.img),
+        ..pi
+    };
+    let mut o = pi.options(Machine::Virt);
+    o.guest_modules = GuestModules::Boot;
+    o.cpus = 1;
+    let f = convert(&o).unwrap();
+    pi.assert_unchanged();
+    let uuid = "67707401-0000-4000-8000-000000000002";
+    assert!(
+        f.vm.cmdline.contains(&format!("root=PARTUUID={uuid}")),
+        "{}",
+        f.vm.cmdline
+    );
+    let mut con = Console::start(&pi.vm(), &no_forwards()).unwrap();
+    con.wait_for("PIVIRT-DONE", BOOT).unwrap();
+    let log = con.finish(Duration::from_secs(20)).unwrap();
+    assert!(
+        log.iter().any(|l| l.contains(&format!(
+            "pivirt-initramfs: root PARTUUID={uuid} is /dev/vda2"
+        ))),
+        "{}",
+        log.join("\n")
+    );
+    assert!(fact(&log, "PIVIRT-ROOT").starts_with("/dev/vda2 / ext4"));
+    assert!(fact(&log, "PIVIRT-FSTAB").contains(&format!("PARTUUID={uuid}  /  ext4")));
 }

@@ -5,88 +5,60 @@ mod common;
 
 use std::process::Command;
 
-use pivirt::convert::{ConvertOptions, GuestModules, convert};
+use pivirt::convert::{GuestModules, convert};
 use pivirt::elf::Arch;
 use pivirt::image::PiImage;
 use pivirt::machine::Machine;
-use pivirt::mkimage::{RootNaming, busybox_image};
+use pivirt::mkimage::RootNaming;
 
 #[test]
 fn overlay_keeps_the_source_untouched_and_points_at_it() {
     common::need("qemu-img", "qemu-utils");
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi.img");
-    busybox_image(
-        &cache,
-        Arch::Arm64,
-        &img,
-        0x0f0f0f01,
-        RootNaming::Partuuid,
-        Vec::new(),
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
-    o.cache = cache;
-    o.quiet = true;
+    let pi = common::pi_image(Arch::Arm64, 0x0f0f0f01, RootNaming::Partuuid);
+    let mut o = pi.options(Machine::Virt);
     o.overlay = true;
     let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before);
+    pi.assert_unchanged();
     assert_eq!(f.vm.disk_format, "qcow2");
     let info = Command::new("qemu-img")
         .args(["info", "--output=json"])
-        .arg(t.path().join("vm/disk.qcow2"))
+        .arg(pi.vm().join("disk.qcow2"))
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(
         v["backing-filename"].as_str().unwrap(),
-        std::fs::canonicalize(&img).unwrap().to_str().unwrap()
+        std::fs::canonicalize(&pi.img).unwrap().to_str().unwrap()
     );
     // run.sh and the unit were written and name the overlay.
-    let run = std::fs::read_to_string(t.path().join("vm/run.sh")).unwrap();
+    let run = std::fs::read_to_string(pi.vm().join("run.sh")).unwrap();
     assert!(run.contains("disk.qcow2,if=none,format=qcow2"));
-    assert!(t.path().join("vm/pivirt.service").exists());
+    assert!(pi.vm().join("pivirt.service").exists());
 }
 
 #[test]
 fn ssh_and_user_land_on_the_copy_boot_partition_and_initramfs_is_a_newc_cpio() {
     common::need("cpio", "cpio");
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi.img");
-    busybox_image(
-        &cache,
-        Arch::Armhf,
-        &img,
-        0x0f0f0f02,
-        RootNaming::Partuuid,
-        Vec::new(),
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Virt);
-    o.cache = cache;
-    o.quiet = true;
+    let pi = common::pi_image(Arch::Armhf, 0x0f0f0f02, RootNaming::Partuuid);
+    let mut o = pi.options(Machine::Virt);
     o.ssh = true;
     o.user = Some(("alice".into(), "s3cret".into()));
     o.guest_modules = GuestModules::Boot;
     let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before);
+    pi.assert_unchanged();
     assert!(f.conversion.fixups.iter().any(|x| x.contains("'ssh'")));
 
-    let mut copy = PiImage::open(&t.path().join("vm/disk.img")).unwrap();
+    let mut copy = PiImage::open(&pi.vm().join("disk.img")).unwrap();
     assert!(copy.boot_file("ssh").unwrap().is_some());
     let uc = String::from_utf8(copy.boot_file("userconf.txt").unwrap().unwrap()).unwrap();
     assert!(uc.starts_with("alice:$6$"), "{uc}");
-    let mut src = PiImage::open(&img).unwrap();
+    let mut src = PiImage::open(&pi.img).unwrap();
     assert!(src.boot_file("ssh").unwrap().is_none());
 
     // The initramfs lists with GNU cpio and holds busybox, /init and the virtio modules.
     let sh = format!(
         "gzip -dc < '{}' | cpio -t --quiet",
-        t.path().join("vm/initrd.img").display()
+        pi.vm().join("initrd.img").display()
     );
     let out = Command::new("sh").args(["-c", &sh]).output().unwrap();
     let list = String::from_utf8_lossy(&out.stdout);
@@ -157,9 +129,6 @@ fn clear_errors() {
 
 #[test]
 fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
-    let cache = common::cache();
-    let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("pi.img");
     let extra = vec![
         ("kernel8.img".to_string(), b"pi kernel bytes".to_vec()),
         ("bcm2710-rpi-3-b.dtb".to_string(), b"pi dtb bytes".to_vec()),
@@ -169,26 +138,14 @@ fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
             b"arm_64bit=1\ninitramfs initramfs8 followkernel\n".to_vec(),
         ),
     ];
-    busybox_image(
-        &cache,
-        Arch::Arm64,
-        &img,
-        0x0f0f0f03,
-        RootNaming::Device,
-        extra,
-    )
-    .unwrap();
-    let before = common::sha256(&img);
-    let mut o = ConvertOptions::new(img.clone(), t.path().join("vm"), Machine::Raspi3b);
-    o.cache = cache;
-    o.quiet = true;
-    let f = convert(&o).unwrap();
-    assert_eq!(common::sha256(&img), before);
+    let pi = common::pi_image_with(Arch::Arm64, 0x0f0f0f03, RootNaming::Device, extra);
+    let f = convert(&pi.options(Machine::Raspi3b)).unwrap();
+    pi.assert_unchanged();
     assert_eq!(f.vm.kernel, "kernel8.img");
     assert_eq!(f.vm.dtb.as_deref(), Some("bcm2710-rpi-3-b.dtb"));
     assert_eq!(f.vm.initrd.as_deref(), Some("initramfs8"));
     assert_eq!(
-        std::fs::read(t.path().join("vm/kernel8.img")).unwrap(),
+        std::fs::read(pi.vm().join("kernel8.img")).unwrap(),
         b"pi kernel bytes"
     );
     // The Pi's own device names stay: the SD card is mmcblk0 on this machine too.
@@ -198,10 +155,8 @@ fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
         f.vm.cmdline
     );
     assert!(f.vm.cmdline.starts_with("console=ttyAMA0,115200 "));
-    let len = std::fs::metadata(t.path().join("vm/disk.img"))
-        .unwrap()
-        .len();
+    let len = std::fs::metadata(pi.vm().join("disk.img")).unwrap().len();
     assert_eq!(len, 256 << 20);
-    let run = std::fs::read_to_string(t.path().join("vm/run.sh")).unwrap();
+    let run = std::fs::read_to_string(pi.vm().join("run.sh")).unwrap();
     assert!(run.contains("-M raspi3b") && run.contains("usb-net,netdev=net0"));
 }

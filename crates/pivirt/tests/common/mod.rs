@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pivirt::convert::ConvertOptions;
+use pivirt::elf::Arch;
 use pivirt::kernel::apt::Cache;
+use pivirt::machine::Machine;
+use pivirt::mkimage::{RootNaming, busybox_image};
 
 /// The package cache `scripts/setup-pivirt` fills (or `$PIVIRT_CACHE`).
 pub fn cache() -> Cache {
@@ -47,4 +51,62 @@ pub fn sha256(p: &Path) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A busybox test image in its own temporary directory, with the checksum it had when built.
+pub struct PiImage {
+    /// Holds the image and the machine directory `vm/`.
+    pub dir: tempfile::TempDir,
+    /// The image.
+    pub img: PathBuf,
+    /// Its SHA-256 right after it was built.
+    pub sha256: String,
+    /// The package cache it was built from.
+    pub cache: Cache,
+}
+
+impl PiImage {
+    /// The machine directory conversions write to.
+    pub fn vm(&self) -> PathBuf {
+        self.dir.path().join("vm")
+    }
+
+    /// Convert options for `machine` into [`Self::vm`], with the test cache and no progress bars.
+    pub fn options(&self, machine: Machine) -> ConvertOptions {
+        let mut o = ConvertOptions::new(self.img.clone(), self.vm(), machine);
+        o.cache = self.cache.clone();
+        o.quiet = true;
+        o
+    }
+
+    /// Fail if the source image changed since it was built.
+    pub fn assert_unchanged(&self) {
+        assert_eq!(sha256(&self.img), self.sha256, "the source image changed");
+    }
+}
+
+/// Build a busybox Pi image for `arch` with MBR disk id `disk_id`, root named as `naming` says.
+pub fn pi_image(arch: Arch, disk_id: u32, naming: RootNaming) -> PiImage {
+    pi_image_with(arch, disk_id, naming, Vec::new())
+}
+
+/// [`pi_image`] with extra boot-partition files.
+pub fn pi_image_with(
+    arch: Arch,
+    disk_id: u32,
+    naming: RootNaming,
+    boot_extra: Vec<(String, Vec<u8>)>,
+) -> PiImage {
+    let cache = cache();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let img = dir.path().join("pi.img");
+    busybox_image(&cache, arch, &img, disk_id, naming, boot_extra)
+        .expect("building the test image");
+    let sha256 = sha256(&img);
+    PiImage {
+        dir,
+        img,
+        sha256,
+        cache,
+    }
 }
