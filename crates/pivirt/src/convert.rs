@@ -449,8 +449,7 @@ fn pi_boot_files(
 }
 
 /// The guest kernel command line: the image's `cmdline.txt` with the console moved to the
-/// first PL011 UART and, for `virt`, a Pi device name for root replaced by its PARTUUID and
-/// `virtio_net.napi_tx=0`.
+/// first PL011 UART and, for `virt`, a Pi device name for root replaced by its PARTUUID.
 pub fn guest_cmdline(r: &Report, machine: Machine) -> String {
     let line = r
         .cmdline
@@ -478,12 +477,6 @@ pub fn guest_cmdline(r: &Report, machine: Machine) -> String {
     }
     if !words.iter().any(|w| w == "rootwait") {
         words.push("rootwait".into());
-    }
-    // Free sent packets at transmit time instead of on the transmit-completion interrupt: under
-    // software emulation that interrupt arrives late, and TCP's small-queue limit then holds
-    // each connection to a packet or two in flight (measured: 2-3× the guest's TCP send rate).
-    if machine == Machine::Virt && !words.iter().any(|w| w.starts_with("virtio_net.napi_tx=")) {
-        words.push("virtio_net.napi_tx=0".into());
     }
     let mut s = String::from("console=ttyAMA0,115200");
     for w in words {

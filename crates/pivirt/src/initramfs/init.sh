@@ -25,7 +25,7 @@ done
 
 say "loading $(wc -l < /etc/pivirt/modules) modules for $(uname -r)"
 # insmod, unlike modprobe, does not read MODULE.PARAM=VALUE from the kernel command line:
-# pass those on by hand (virtio_net.napi_tx=0 is one pivirt sets).
+# pass those on by hand (e.g. virtio_net.napi_tx=0).
 while read -r m; do
     name=$(echo "${m%.ko}" | tr - _)
     params=
