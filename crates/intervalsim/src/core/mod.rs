@@ -14,8 +14,9 @@ use crate::frontend::{Instr, InstrStream, Kind, TraceError};
 use crate::memory::Uncore;
 use crate::stats::CoreStats;
 
-/// Instructions fetched from the stream per refill.
-pub const BATCH: usize = 4096;
+/// Instructions fetched from the stream per refill (256 records = 24 KiB, so the batch a
+/// source writes is still in the host's L1 cache when the core reads it).
+pub const BATCH: usize = 256;
 
 /// Why [`Core::step`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,27 @@ const INVALID: u64 = u64::MAX;
 const DIRTY: u64 = 1 << 56;
 const PREFETCHED: u64 = 2 << 56;
 const READY_MASK: u64 = (1 << 56) - 1;
+/// The high bit of every byte (SWAR on eight replacement bytes per word).
+const H: u64 = 0x8080_8080_8080_8080;
+/// One in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// LRU update of one set's replacement words: every rank below the touched way's ages by one,
+/// the touched way becomes rank 0. Ranks are < 64, so the per-byte subtraction never borrows
+/// across bytes (padding bytes past the last way age too but stay below the ranks that age them).
+#[inline(always)]
+fn lru_touch(repl: &mut [u64], way: usize) {
+    let (wi, sh) = (way / 8, (way % 8) * 8);
+    let r = (repl[wi] >> sh) & 0xff;
+    if r != 0 {
+        let sub = r * ONES;
+        for x in repl.iter_mut() {
+            let below = !((*x | H) - sub) & H;
+            *x += below >> 7;
+        }
+        repl[wi] &= !(0xff << sh);
+    }
+}
 
 /// Demand and prefetch counters of one cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,6 +76,8 @@ pub struct Cache {
     name: &'static str,
     set_mask: u64,
     ways: usize,
+    /// Words of replacement state per set (`ways.div_ceil(8)`).
+    repl_words: usize,
     stride: usize,
     latency: u32,
     data: Vec<u64>,
@@ -112,6 +135,7 @@ impl Cache {
             name,
             set_mask: sets - 1,
             ways: w,
+            repl_words,
             stride,
             latency,
             data,
@@ -182,23 +206,18 @@ impl Cache {
 
     #[inline]
     fn touch(&mut self, b: usize, way: usize, fill: bool) {
+        if self.policy == Replacement::Lru {
+            let first = b + 2 * self.ways;
+            lru_touch(&mut self.data[first..first + self.repl_words], way);
+        } else {
+            self.touch_other(b, way, fill);
+        }
+    }
+
+    #[inline(never)]
+    fn touch_other(&mut self, b: usize, way: usize, fill: bool) {
         match self.policy {
-            Replacement::Lru => {
-                // Age every rank below the touched way's, eight ranks per word (ranks < 64, so
-                // the per-byte subtraction never borrows across bytes).
-                let r = self.rbyte(b, way) as u64;
-                if r != 0 {
-                    const H: u64 = 0x8080_8080_8080_8080;
-                    const ONES: u64 = 0x0101_0101_0101_0101;
-                    let first = b + 2 * self.ways;
-                    for i in first..first + self.ways.div_ceil(8) {
-                        let x = self.data[i];
-                        let below = !((x | H) - r * ONES) & H;
-                        self.data[i] = x + (below >> 7);
-                    }
-                    self.set_rbyte(b, way, 0);
-                }
-            }
+            Replacement::Lru => unreachable!("handled by touch"),
             Replacement::TreePlru => {
                 let i = b + 2 * self.ways;
                 let mut bits = self.data[i];
@@ -224,15 +243,34 @@ impl Cache {
         }
     }
 
+    #[inline]
     fn victim_way(&mut self, b: usize) -> usize {
         let ways = self.ways;
+        if self.policy == Replacement::Lru {
+            // A way is invalid until its first fill, and a way never touched keeps the highest
+            // ranks (aging only raises ranks below the touched one), so while any way is
+            // invalid the least recently used way is invalid: no scan for invalid ways needed.
+            // Find the byte holding rank `ways - 1`, eight ranks per word.
+            let want = (ways as u64 - 1) * ONES;
+            let first = b + 2 * ways;
+            for (k, &x) in self.data[first..first + self.repl_words].iter().enumerate() {
+                let y = x ^ want;
+                let mut zero = y.wrapping_sub(ONES) & !y & H;
+                if ways < 8 * (k + 1) {
+                    // padding bytes beyond the last way carry no rank
+                    zero &= (1u64 << (8 * (ways - 8 * k))) - 1;
+                }
+                if zero != 0 {
+                    return 8 * k + (zero.trailing_zeros() / 8) as usize;
+                }
+            }
+            return 0;
+        }
         if let Some(w) = self.data[b..b + ways].iter().position(|&t| t == INVALID) {
             return w;
         }
         match self.policy {
-            Replacement::Lru => (0..ways)
-                .find(|&w| self.rbyte(b, w) as usize == ways - 1)
-                .unwrap_or(0),
+            Replacement::Lru => unreachable!("handled above"),
             Replacement::TreePlru => {
                 let bits = self.data[b + 2 * ways];
                 let mut node = 1usize;
@@ -340,6 +378,25 @@ impl Cache {
             self.data[mi] = (meta & !READY_MASK) | r | if dirty { DIRTY } else { 0 };
             return None;
         }
+        self.fill_absent(line, ready, dirty, prefetch)
+    }
+
+    /// [`Cache::fill`] for a line the caller knows is not present (it just missed, and nothing
+    /// filled this cache since): skips the lookup.
+    #[inline]
+    pub fn fill_absent(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+    ) -> Option<Victim> {
+        debug_assert!(
+            self.find(line).is_none(),
+            "{}: line {line:#x} present",
+            self.name
+        );
+        let ready = ready.min(READY_MASK);
         let b = self.base(line);
         let w = self.victim_way(b);
         let old = self.data[b + w];
@@ -420,6 +477,36 @@ mod tests {
         filled(&mut c, 9);
         assert!(!c.contains(1));
         assert!(c.contains(0) && c.contains(2) && c.contains(3) && c.contains(9));
+    }
+
+    #[test]
+    fn lru_matches_a_reference_list_for_every_associativity() {
+        // ways that fill whole replacement words and ways that leave padding bytes
+        for ways in [1u32, 2, 3, 4, 6, 8, 12, 16, 20, 64] {
+            let mut c = Cache::new("t", 1, ways, 1, Replacement::Lru, 1);
+            let mut reference: Vec<u64> = Vec::new(); // most recent first
+            let mut x = 12345u64;
+            for _ in 0..4000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let line = (x >> 33) % (ways as u64 + 3);
+                let hit = c.access(line, false).is_some();
+                assert_eq!(hit, reference.contains(&line), "{ways} ways, line {line}");
+                if hit {
+                    reference.retain(|&l| l != line);
+                } else {
+                    let v = c.fill_absent(line, 0, false, false);
+                    if reference.len() == ways as usize {
+                        let lru = reference.pop();
+                        assert_eq!(v.map(|v| v.line), lru, "{ways} ways");
+                    } else {
+                        assert_eq!(v, None, "{ways} ways: an invalid way is used first");
+                    }
+                }
+                reference.insert(0, line);
+            }
+        }
     }
 
     #[test]
