@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
 use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
+use std::collections::VecDeque;
 
 /// Interval-model core.
 pub struct IntervalCore {
@@ -54,6 +55,10 @@ pub struct IntervalCore {
     lq_pos: usize,
     sq: Vec<u64>,
     sq_pos: usize,
+    /// Issue times of dispatched instructions still waiting in the issue queue, ascending
+    /// (dependence chains issue in order, so an insertion is nearly always at the back).
+    iq: VecDeque<u64>,
+    iq_size: usize,
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
@@ -91,6 +96,8 @@ impl IntervalCore {
             lq_pos: 0,
             sq: vec![0; c.core.store_queue as usize],
             sq_pos: 0,
+            iq: VecDeque::with_capacity(c.core.issue_queue as usize + 1),
+            iq_size: (c.core.issue_queue as usize).max(1),
             ret_cycle: 0,
             ret_slots: 0,
             max_complete: 0,
@@ -129,14 +136,58 @@ impl IntervalCore {
             if self.ret_cycle >= until_cycle {
                 return Ok(Stop::Cycles);
             }
-            let ins = match self.buf.next(stream)? {
-                Some(i) => *i,
-                None => return Ok(Stop::EndOfStream),
-            };
-            self.simulate(&ins, u);
-            n += 1;
+            if self.buf.peek(stream)?.is_none() {
+                return Ok(Stop::EndOfStream);
+            }
+            // Simulate straight out of the batch buffer, without copying each record: the
+            // buffer is moved out while the core borrows itself mutably.
+            let buf = std::mem::take(&mut self.buf.buf);
+            let start = self.buf.pos;
+            let end = self
+                .buf
+                .len
+                .min(start.saturating_add((max_instrs - n) as usize));
+            let mut k = start;
+            while k < end {
+                self.simulate(&buf[k], u);
+                k += 1;
+                if self.ret_cycle >= until_cycle {
+                    break;
+                }
+            }
+            self.buf.buf = buf;
+            self.buf.pos = k;
+            n += (k - start) as u64;
         }
         Ok(Stop::Instructions)
+    }
+
+    /// Simulate `records` in program order, read in place from the caller's slice (a live
+    /// front end that already holds a batch saves the copy through the stream buffer).
+    /// Instructions still buffered from an earlier [`IntervalCore::step`] go first.
+    pub fn step_records<U: Uncore>(&mut self, records: &[Instr], u: &mut U) {
+        if self.buf.pos < self.buf.len {
+            let buf = std::mem::take(&mut self.buf.buf);
+            for ins in &buf[self.buf.pos..self.buf.len] {
+                self.simulate(ins, u);
+            }
+            self.buf.buf = buf;
+            self.buf.pos = self.buf.len;
+        }
+        for ins in records {
+            self.simulate(ins, u);
+        }
+    }
+
+    /// Drop issue-queue entries whose instruction issued before cycle `t`.
+    #[inline]
+    fn iq_release(&mut self, t: u64) {
+        while let Some(&s) = self.iq.front() {
+            if s >= t {
+                break;
+            }
+            self.iq.pop_front();
+        }
     }
 
     #[inline]
@@ -194,6 +245,20 @@ impl IntervalCore {
             self.fe_cycle = disp;
             self.fe_slots = 0;
         }
+        // Issue-queue capacity: an entry frees when its instruction issues, for dispatch in
+        // the next cycle. Only instructions that wait for their operands are tracked (one that
+        // issues in its dispatch cycle holds an entry for that cycle only).
+        if !self.iq.is_empty() {
+            self.iq_release(disp);
+            if self.iq.len() >= self.iq_size {
+                let first_free = self.iq.pop_front().expect("full queue");
+                disp = disp.max(first_free + 1);
+                disp_cause = Component::Depend;
+                self.fe_cycle = disp;
+                self.fe_slots = 0;
+                self.iq_release(disp);
+            }
+        }
         // Functional-unit throughput: each class sustains at most `units` per cycle.
         let fu = if is_load {
             3
@@ -233,6 +298,14 @@ impl IntervalCore {
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
+        }
+        if issue > disp {
+            if self.iq.back().is_none_or(|&b| b <= issue) {
+                self.iq.push_back(issue);
+            } else {
+                let at = self.iq.partition_point(|&t| t <= issue);
+                self.iq.insert(at, issue);
+            }
         }
         let start_cause = if issue > disp {
             if serial && issue == self.max_complete && issue > src_ready {
