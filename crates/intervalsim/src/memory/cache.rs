@@ -5,7 +5,10 @@
 //! and dirty/prefetched bits), then the replacement state (one byte per way: LRU rank or SRRIP
 //! re-reference value; or the tree-PLRU bits). The set index is `line & (sets - 1)`. Keeping a
 //! set's words together means a lookup-miss-fill touches a few adjacent host cache lines, which
-//! matters when the simulated LLC is bigger than the host's caches.
+//! matters when the simulated LLC is bigger than the host's caches. Beside it, a dense array
+//! holds a one-byte fingerprint (hash) of each way's line; a lookup compares eight fingerprints
+//! per word and reads full tags only for candidates, so a miss in a multi-megabyte LLC touches
+//! one word of a host-cache-resident array instead of a row of tags.
 //!
 //! A line whose fill has not completed yet is present with a future ready time, so a second
 //! access to a line in flight waits for it (a hit under miss) instead of counting as a fast hit.
@@ -20,6 +23,12 @@ const READY_MASK: u64 = (1 << 56) - 1;
 const H: u64 = 0x8080_8080_8080_8080;
 /// One in every byte.
 const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// One-byte hash of a line, kept per way so that lookups compare full tags only on a match.
+#[inline(always)]
+fn fingerprint(line: u64) -> u64 {
+    line.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56
+}
 
 /// LRU update of one set's replacement words: every rank below the touched way's ages by one,
 /// the touched way becomes rank 0. Ranks are < 64, so the per-byte subtraction never borrows
@@ -81,6 +90,8 @@ pub struct Cache {
     stride: usize,
     latency: u32,
     data: Vec<u64>,
+    /// One byte per way, `repl_words` words per set: a hash of the line held (see `find`).
+    fps: Vec<u64>,
     policy: Replacement,
     rng: u64,
     mshr: Vec<u64>,
@@ -139,6 +150,7 @@ impl Cache {
             stride,
             latency,
             data,
+            fps: vec![0; sets as usize * repl_words],
             policy: replacement,
             rng: 0x2545_f491_4f6c_dd1d,
             mshr: vec![0; mshrs.max(1) as usize],
@@ -179,11 +191,26 @@ impl Cache {
     /// (set base, way) of `line` if present.
     #[inline]
     fn find(&self, line: u64) -> Option<(usize, usize)> {
-        let b = self.base(line);
-        self.data[b..b + self.ways]
-            .iter()
-            .position(|&t| t == line)
-            .map(|w| (b, w))
+        // Compare the set's one-byte fingerprints eight at a time and read full tags only for
+        // candidates: a miss in a large cache then touches a small, host-cache-resident array
+        // instead of the tags.
+        let set = (line & self.set_mask) as usize;
+        let b = set * self.stride;
+        let want = fingerprint(line) * ONES;
+        let f = set * self.repl_words;
+        for (k, &x) in self.fps[f..f + self.repl_words].iter().enumerate() {
+            let y = x ^ want;
+            // every zero byte of `y` is flagged (plus, rarely, a byte above one): candidates
+            let mut m = y.wrapping_sub(ONES) & !y & H;
+            while m != 0 {
+                let w = 8 * k + (m.trailing_zeros() / 8) as usize;
+                if w < self.ways && self.data[b + w] == line {
+                    return Some((b, w));
+                }
+                m &= m - 1;
+            }
+        }
+        None
     }
 
     /// Whether `line` is present (no side effects).
@@ -411,6 +438,9 @@ impl Cache {
             self.stats.writebacks += 1;
         }
         self.data[b + w] = line;
+        let i = (line & self.set_mask) as usize * self.repl_words + w / 8;
+        let sh = (w % 8) * 8;
+        self.fps[i] = (self.fps[i] & !(0xff << sh)) | (fingerprint(line) << sh);
         self.last = (line, b + w);
         self.data[b + self.ways + w] =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
