@@ -14,7 +14,7 @@ use std::time::Instant;
 use intervalsim::config::{Config, CoreModel};
 use intervalsim::core::Core;
 use intervalsim::frontend::qemu::{BarrierStats, Report, ThreadCounts, ThreadReport};
-use intervalsim::frontend::{Instr, InstrStream, Kind, SyncOp, TraceError};
+use intervalsim::frontend::{Instr, Kind, SyncOp};
 use intervalsim::memory::cache::CacheStats;
 use intervalsim::memory::{Level, Request, SharedLlc, Uncore, UncoreStats};
 use intervalsim::stats::RunStats;
@@ -217,25 +217,6 @@ impl Uncore for ThreadUncore {
     }
 }
 
-/// Records already built, offered to a core as a stream. The core is always asked for exactly
-/// as many instructions as the slice holds, so it never sees the stream end.
-struct SliceStream<'a> {
-    records: &'a [Instr],
-}
-
-impl InstrStream for SliceStream<'_> {
-    #[inline]
-    fn fill(&mut self, buf: &mut [Instr]) -> Result<usize, TraceError> {
-        let n = buf.len().min(self.records.len());
-        buf[..n].copy_from_slice(&self.records[..n]);
-        self.records = &self.records[n..];
-        Ok(n)
-    }
-    fn describe(&self) -> String {
-        "live QEMU instructions".into()
-    }
-}
-
 /// Where one thread's records go.
 struct Backend {
     shared: &'static Shared,
@@ -272,11 +253,8 @@ impl Consumer for Backend {
         }
         if let Some(sim) = &mut self.sim {
             let t0 = Instant::now();
-            let mut stream = SliceStream { records };
-            // Cannot fail: the slice stream never errors.
-            let _ = sim
-                .core
-                .step(&mut stream, &mut sim.uncore, records.len() as u64, u64::MAX);
+            // The interval core reads the batch in place (no copy through a stream buffer).
+            sim.core.step_records(records, &mut sim.uncore);
             sim.wall += t0.elapsed().as_secs_f64();
             let now = sim.core.cycle() + sim.offset;
             if now >= sim.next_boundary {

@@ -30,6 +30,72 @@ use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
 use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
 
+/// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
+/// constant so that masked indices need no bounds checks.
+const WAITING_RING: usize = 8192;
+
+/// Issue times of the instructions waiting in the issue queue, ascending, in a ring: releases
+/// pop the front; an insertion shifts the few later entries from the back (dependence chains
+/// issue in order, so usually none).
+struct Waiting {
+    ring: Box<[u64; WAITING_RING]>,
+    head: usize,
+    len: usize,
+}
+
+impl Waiting {
+    const MASK: usize = WAITING_RING - 1;
+
+    fn new(capacity: usize) -> Waiting {
+        assert!(
+            capacity < WAITING_RING,
+            "issue queue size validated by Config"
+        );
+        Waiting {
+            ring: vec![0; WAITING_RING]
+                .into_boxed_slice()
+                .try_into()
+                .expect("WAITING_RING entries"),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Drop the entries below `t`.
+    #[inline]
+    fn release_before(&mut self, t: u64) {
+        while self.len > 0 && self.ring[self.head] < t {
+            self.head = (self.head + 1) & Self::MASK;
+            self.len -= 1;
+        }
+    }
+
+    /// Remove and return the earliest entry (the queue must not be empty).
+    #[inline]
+    fn pop_min(&mut self) -> u64 {
+        let v = self.ring[self.head];
+        self.head = (self.head + 1) & Self::MASK;
+        self.len -= 1;
+        v
+    }
+
+    /// Insert `x` in order (the ring must have room).
+    #[inline]
+    fn insert(&mut self, x: u64) {
+        let mut k = self.len;
+        while k > 0 {
+            let prev = self.ring[(self.head + k - 1) & Self::MASK];
+            if prev <= x {
+                break;
+            }
+            self.ring[(self.head + k) & Self::MASK] = prev;
+            k -= 1;
+        }
+        self.ring[(self.head + k) & Self::MASK] = x;
+        self.len += 1;
+    }
+}
+
 /// Interval-model core.
 pub struct IntervalCore {
     width: u32,
@@ -54,6 +120,10 @@ pub struct IntervalCore {
     lq_pos: usize,
     sq: Vec<u64>,
     sq_pos: usize,
+    /// Issue times of dispatched instructions still waiting in the issue queue, ascending
+    /// (dependence chains issue in order, so an insertion is nearly always at the back).
+    iq: Waiting,
+    iq_size: usize,
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
@@ -91,6 +161,8 @@ impl IntervalCore {
             lq_pos: 0,
             sq: vec![0; c.core.store_queue as usize],
             sq_pos: 0,
+            iq: Waiting::new(c.core.issue_queue as usize),
+            iq_size: (c.core.issue_queue as usize).max(1),
             ret_cycle: 0,
             ret_slots: 0,
             max_complete: 0,
@@ -129,14 +201,47 @@ impl IntervalCore {
             if self.ret_cycle >= until_cycle {
                 return Ok(Stop::Cycles);
             }
-            let ins = match self.buf.next(stream)? {
-                Some(i) => *i,
-                None => return Ok(Stop::EndOfStream),
-            };
-            self.simulate(&ins, u);
-            n += 1;
+            if self.buf.peek(stream)?.is_none() {
+                return Ok(Stop::EndOfStream);
+            }
+            // Simulate straight out of the batch buffer, without copying each record: the
+            // buffer is moved out while the core borrows itself mutably.
+            let buf = std::mem::take(&mut self.buf.buf);
+            let start = self.buf.pos;
+            let end = self
+                .buf
+                .len
+                .min(start.saturating_add((max_instrs - n) as usize));
+            let mut k = start;
+            while k < end {
+                self.simulate(&buf[k], u);
+                k += 1;
+                if self.ret_cycle >= until_cycle {
+                    break;
+                }
+            }
+            self.buf.buf = buf;
+            self.buf.pos = k;
+            n += (k - start) as u64;
         }
         Ok(Stop::Instructions)
+    }
+
+    /// Simulate `records` in program order, read in place from the caller's slice (a live
+    /// front end that already holds a batch saves the copy through the stream buffer).
+    /// Instructions still buffered from an earlier [`IntervalCore::step`] go first.
+    pub fn step_records<U: Uncore>(&mut self, records: &[Instr], u: &mut U) {
+        if self.buf.pos < self.buf.len {
+            let buf = std::mem::take(&mut self.buf.buf);
+            for ins in &buf[self.buf.pos..self.buf.len] {
+                self.simulate(ins, u);
+            }
+            self.buf.buf = buf;
+            self.buf.pos = self.buf.len;
+        }
+        for ins in records {
+            self.simulate(ins, u);
+        }
     }
 
     #[inline]
@@ -194,6 +299,20 @@ impl IntervalCore {
             self.fe_cycle = disp;
             self.fe_slots = 0;
         }
+        // Issue-queue capacity: an entry frees when its instruction issues, for dispatch in
+        // the next cycle. Only instructions that wait for their operands are tracked (one that
+        // issues in its dispatch cycle holds an entry for that cycle only).
+        if self.iq.len > 0 {
+            self.iq.release_before(disp);
+            if self.iq.len >= self.iq_size {
+                let first_free = self.iq.pop_min();
+                disp = disp.max(first_free + 1);
+                disp_cause = Component::Depend;
+                self.fe_cycle = disp;
+                self.fe_slots = 0;
+                self.iq.release_before(disp);
+            }
+        }
         // Functional-unit throughput: each class sustains at most `units` per cycle.
         let fu = if is_load {
             3
@@ -233,6 +352,9 @@ impl IntervalCore {
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
+        }
+        if issue > disp {
+            self.iq.insert(issue);
         }
         let start_cause = if issue > disp {
             if serial && issue == self.max_complete && issue > src_ready {
@@ -391,5 +513,33 @@ impl IntervalCore {
         self.stores = 0;
         self.mem.reset_stats();
         self.bpred.stats = Default::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Waiting;
+
+    #[test]
+    fn waiting_issue_times_stay_sorted_across_the_ring() {
+        let mut w = Waiting::new(5);
+        let mut reference: Vec<u64> = Vec::new();
+        let mut x = 7u64;
+        for step in 0..2000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            if reference.len() < 5 {
+                let t = step + (x >> 60);
+                w.insert(t);
+                reference.push(t);
+                reference.sort_unstable();
+            }
+            if (x >> 40).is_multiple_of(3) {
+                w.release_before(step);
+                reference.retain(|&t| t >= step);
+            } else if reference.len() == 5 {
+                assert_eq!(w.pop_min(), reference.remove(0));
+            }
+            assert_eq!(w.len, reference.len());
+        }
     }
 }

@@ -225,10 +225,12 @@ fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
         if ns > 4 || nd > 2 {
             return None;
         }
-        ins.src[..ns].copy_from_slice(b.get(p..p + ns)?);
-        p += ns;
-        ins.dst[..nd].copy_from_slice(b.get(p..p + nd)?);
-        p += nd;
+        // One fixed-size load instead of two variable-length copies (which become memcpy
+        // calls): the bytes past the register ids are masked off.
+        let w = u64::from_le_bytes(b.get(p..p + 8)?.try_into().ok()?);
+        ins.src = ((w & ((1u64 << (8 * ns)) - 1)) as u32).to_le_bytes();
+        ins.dst = (((w >> (8 * ns)) & ((1u64 << (8 * nd)) - 1)) as u16).to_le_bytes();
+        p += ns + nd;
     }
     let n_mem = *b.get(p)? as usize;
     p += 1;

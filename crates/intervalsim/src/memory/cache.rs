@@ -1,11 +1,14 @@
 //! A set-associative cache: write-back, write-allocate, with pluggable replacement and MSHRs.
 //!
-//! Storage is one flat `Vec<u64>` with a fixed-size block per set: the set's tags (contiguous, so
-//! a lookup scans `ways` adjacent words), then one metadata word per way (fill-completion time
-//! and dirty/prefetched bits), then the replacement state (one byte per way: LRU rank or SRRIP
-//! re-reference value; or the tree-PLRU bits). The set index is `line & (sets - 1)`. Keeping a
-//! set's words together means a lookup-miss-fill touches a few adjacent host cache lines, which
-//! matters when the simulated LLC is bigger than the host's caches.
+//! Storage is two flat `Vec<u64>`s. The first holds, per set, the tags (contiguous) then one
+//! metadata word per way (fill-completion time and dirty/prefetched bits). The second is dense:
+//! per set, a one-byte fingerprint (hash) of each way's line, then the replacement state (one
+//! byte per way: LRU rank or SRRIP re-reference value; or the tree-PLRU bits) — 32 bytes for a
+//! 16-way set. A lookup compares eight fingerprints per word and reads full tags only for
+//! candidates; an LRU update and a victim choice read only the dense array. So a miss in a
+//! multi-megabyte simulated LLC touches one host cache line of a small array plus the victim's
+//! metadata, instead of rows of tags: this matters when the simulated LLC is bigger than the
+//! host's caches. The set index is `line & (sets - 1)`.
 //!
 //! A line whose fill has not completed yet is present with a future ready time, so a second
 //! access to a line in flight waits for it (a hit under miss) instead of counting as a fast hit.
@@ -16,6 +19,33 @@ const INVALID: u64 = u64::MAX;
 const DIRTY: u64 = 1 << 56;
 const PREFETCHED: u64 = 2 << 56;
 const READY_MASK: u64 = (1 << 56) - 1;
+/// The high bit of every byte (SWAR on eight replacement bytes per word).
+const H: u64 = 0x8080_8080_8080_8080;
+/// One in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Seven-bit hash of a line, kept per way (bit 7 of the byte mirrors the way's dirty bit) so that lookups compare full tags only on a match.
+#[inline(always)]
+fn fingerprint(line: u64) -> u64 {
+    line.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57
+}
+
+/// LRU update of one set's replacement words: every rank below the touched way's ages by one,
+/// the touched way becomes rank 0. Ranks are < 64, so the per-byte subtraction never borrows
+/// across bytes (padding bytes past the last way age too but stay below the ranks that age them).
+#[inline(always)]
+fn lru_touch(repl: &mut [u64], way: usize) {
+    let (wi, sh) = (way / 8, (way % 8) * 8);
+    let r = (repl[wi] >> sh) & 0xff;
+    if r != 0 {
+        let sub = r * ONES;
+        for x in repl.iter_mut() {
+            let below = !((*x | H) - sub) & H;
+            *x += below >> 7;
+        }
+        repl[wi] &= !(0xff << sh);
+    }
+}
 
 /// Demand and prefetch counters of one cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,9 +85,15 @@ pub struct Cache {
     name: &'static str,
     set_mask: u64,
     ways: usize,
+    /// Words of replacement state per set (`ways.div_ceil(8)`).
+    repl_words: usize,
     stride: usize,
     latency: u32,
     data: Vec<u64>,
+    /// Per set, `repl_words` words of one-byte line hashes (see `find`) followed by
+    /// `repl_words` words of replacement state: everything a lookup, an LRU update and a victim
+    /// choice read, in one dense array.
+    fps: Vec<u64>,
     policy: Replacement,
     rng: u64,
     mshr: Vec<u64>,
@@ -94,8 +130,9 @@ impl Cache {
         );
         let w = ways as usize;
         let repl_words = w.div_ceil(8);
-        let stride = 2 * w + repl_words;
+        let stride = 2 * w;
         let mut data = vec![0u64; sets as usize * stride];
+        let mut fps = vec![0u64; sets as usize * 2 * repl_words];
         for set in 0..sets as usize {
             let b = set * stride;
             data[b..b + w].fill(INVALID);
@@ -105,16 +142,18 @@ impl Cache {
                     Replacement::Srrip => 3,
                     _ => 0,
                 };
-                data[b + 2 * w + way / 8] |= init << ((way % 8) * 8);
+                fps[(2 * set + 1) * repl_words + way / 8] |= init << ((way % 8) * 8);
             }
         }
         Cache {
             name,
             set_mask: sets - 1,
             ways: w,
+            repl_words,
             stride,
             latency,
             data,
+            fps,
             policy: replacement,
             rng: 0x2545_f491_4f6c_dd1d,
             mshr: vec![0; mshrs.max(1) as usize],
@@ -152,14 +191,35 @@ impl Cache {
         ((line & self.set_mask) as usize) * self.stride
     }
 
+    /// Index in `fps` of the replacement words of `line`'s set.
+    #[inline]
+    fn rbase(&self, line: u64) -> usize {
+        (2 * (line & self.set_mask) as usize + 1) * self.repl_words
+    }
+
     /// (set base, way) of `line` if present.
     #[inline]
     fn find(&self, line: u64) -> Option<(usize, usize)> {
-        let b = self.base(line);
-        self.data[b..b + self.ways]
-            .iter()
-            .position(|&t| t == line)
-            .map(|w| (b, w))
+        // Compare the set's one-byte fingerprints eight at a time and read full tags only for
+        // candidates: a miss in a large cache then touches a small, host-cache-resident array
+        // instead of the tags.
+        let set = (line & self.set_mask) as usize;
+        let b = set * self.stride;
+        let want = fingerprint(line) * ONES;
+        let f = 2 * set * self.repl_words;
+        for (k, &x) in self.fps[f..f + self.repl_words].iter().enumerate() {
+            let y = (x & !H) ^ want;
+            // every zero byte of `y` is flagged (plus, rarely, a byte above one): candidates
+            let mut m = y.wrapping_sub(ONES) & !y & H;
+            while m != 0 {
+                let w = 8 * k + (m.trailing_zeros() / 8) as usize;
+                if w < self.ways && self.data[b + w] == line {
+                    return Some((b, w));
+                }
+                m &= m - 1;
+            }
+        }
+        None
     }
 
     /// Whether `line` is present (no side effects).
@@ -169,39 +229,32 @@ impl Cache {
     }
 
     #[inline]
-    fn rbyte(&self, b: usize, w: usize) -> u8 {
-        (self.data[b + 2 * self.ways + w / 8] >> ((w % 8) * 8)) as u8
+    fn rbyte(&self, rb: usize, w: usize) -> u8 {
+        (self.fps[rb + w / 8] >> ((w % 8) * 8)) as u8
     }
 
     #[inline]
-    fn set_rbyte(&mut self, b: usize, w: usize, v: u8) {
-        let i = b + 2 * self.ways + w / 8;
+    fn set_rbyte(&mut self, rb: usize, w: usize, v: u8) {
+        let i = rb + w / 8;
         let sh = (w % 8) * 8;
-        self.data[i] = (self.data[i] & !(0xff << sh)) | ((v as u64) << sh);
+        self.fps[i] = (self.fps[i] & !(0xff << sh)) | ((v as u64) << sh);
     }
 
     #[inline]
-    fn touch(&mut self, b: usize, way: usize, fill: bool) {
+    fn touch(&mut self, rb: usize, way: usize, fill: bool) {
+        if self.policy == Replacement::Lru {
+            lru_touch(&mut self.fps[rb..rb + self.repl_words], way);
+        } else {
+            self.touch_other(rb, way, fill);
+        }
+    }
+
+    #[inline(never)]
+    fn touch_other(&mut self, rb: usize, way: usize, fill: bool) {
         match self.policy {
-            Replacement::Lru => {
-                // Age every rank below the touched way's, eight ranks per word (ranks < 64, so
-                // the per-byte subtraction never borrows across bytes).
-                let r = self.rbyte(b, way) as u64;
-                if r != 0 {
-                    const H: u64 = 0x8080_8080_8080_8080;
-                    const ONES: u64 = 0x0101_0101_0101_0101;
-                    let first = b + 2 * self.ways;
-                    for i in first..first + self.ways.div_ceil(8) {
-                        let x = self.data[i];
-                        let below = !((x | H) - r * ONES) & H;
-                        self.data[i] = x + (below >> 7);
-                    }
-                    self.set_rbyte(b, way, 0);
-                }
-            }
+            Replacement::Lru => unreachable!("handled by touch"),
             Replacement::TreePlru => {
-                let i = b + 2 * self.ways;
-                let mut bits = self.data[i];
+                let mut bits = self.fps[rb];
                 // Point every node on the path away from `way`.
                 let mut node = 1usize;
                 let mut span = self.ways;
@@ -217,24 +270,42 @@ impl Cache {
                         node *= 2;
                     }
                 }
-                self.data[i] = bits;
+                self.fps[rb] = bits;
             }
-            Replacement::Srrip => self.set_rbyte(b, way, if fill { 2 } else { 0 }),
+            Replacement::Srrip => self.set_rbyte(rb, way, if fill { 2 } else { 0 }),
             Replacement::Random => {}
         }
     }
 
-    fn victim_way(&mut self, b: usize) -> usize {
+    #[inline]
+    fn victim_way(&mut self, b: usize, rb: usize) -> usize {
         let ways = self.ways;
+        if self.policy == Replacement::Lru {
+            // A way is invalid until its first fill, and a way never touched keeps the highest
+            // ranks (aging only raises ranks below the touched one), so while any way is
+            // invalid the least recently used way is invalid: no scan for invalid ways needed.
+            // Find the byte holding rank `ways - 1`, eight ranks per word.
+            let want = (ways as u64 - 1) * ONES;
+            for (k, &x) in self.fps[rb..rb + self.repl_words].iter().enumerate() {
+                let y = x ^ want;
+                let mut zero = y.wrapping_sub(ONES) & !y & H;
+                if ways < 8 * (k + 1) {
+                    // padding bytes beyond the last way carry no rank
+                    zero &= (1u64 << (8 * (ways - 8 * k))) - 1;
+                }
+                if zero != 0 {
+                    return 8 * k + (zero.trailing_zeros() / 8) as usize;
+                }
+            }
+            return 0;
+        }
         if let Some(w) = self.data[b..b + ways].iter().position(|&t| t == INVALID) {
             return w;
         }
         match self.policy {
-            Replacement::Lru => (0..ways)
-                .find(|&w| self.rbyte(b, w) as usize == ways - 1)
-                .unwrap_or(0),
+            Replacement::Lru => unreachable!("handled above"),
             Replacement::TreePlru => {
-                let bits = self.data[b + 2 * ways];
+                let bits = self.fps[rb];
                 let mut node = 1usize;
                 let mut span = ways;
                 let mut lo = 0usize;
@@ -251,12 +322,12 @@ impl Cache {
                 lo
             }
             Replacement::Srrip => loop {
-                if let Some(w) = (0..ways).find(|&w| self.rbyte(b, w) >= 3) {
+                if let Some(w) = (0..ways).find(|&w| self.rbyte(rb, w) >= 3) {
                     break w;
                 }
                 for w in 0..ways {
-                    let x = self.rbyte(b, w);
-                    self.set_rbyte(b, w, x + 1);
+                    let x = self.rbyte(rb, w);
+                    self.set_rbyte(rb, w, x + 1);
                 }
             },
             Replacement::Random => {
@@ -287,6 +358,7 @@ impl Cache {
             }
             if write {
                 meta |= DIRTY;
+                self.mark_dirty(line, ti - self.base(line));
             }
             self.data[mi] = meta;
             return Some(meta & READY_MASK);
@@ -302,9 +374,10 @@ impl Cache {
                 }
                 if write {
                     meta |= DIRTY;
+                    self.mark_dirty(line, w);
                 }
                 self.data[mi] = meta;
-                self.touch(b, w, false);
+                self.touch(self.rbase(line), w, false);
                 Some(meta & READY_MASK)
             }
             None => {
@@ -326,6 +399,7 @@ impl Cache {
         let mi = b + self.ways + w;
         if write {
             self.data[mi] |= DIRTY;
+            self.mark_dirty(line, w);
         }
         Some(self.data[mi] & READY_MASK)
     }
@@ -338,30 +412,89 @@ impl Cache {
             let meta = self.data[mi];
             let r = (meta & READY_MASK).min(ready);
             self.data[mi] = (meta & !READY_MASK) | r | if dirty { DIRTY } else { 0 };
+            if dirty {
+                self.mark_dirty(line, w);
+            }
             return None;
         }
+        self.install(line, ready, dirty, prefetch, true)
+    }
+
+    /// [`Cache::fill`] for a line the caller knows is not present (it just missed, and nothing
+    /// filled this cache since): skips the lookup, and returns the victim only when it is dirty
+    /// (a clean victim's tag and metadata are never read — on a big cache they are likely
+    /// host cache misses).
+    #[inline]
+    pub fn fill_absent(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+    ) -> Option<Victim> {
+        debug_assert!(
+            self.find(line).is_none(),
+            "{}: line {line:#x} present",
+            self.name
+        );
+        self.install(line, ready, dirty, prefetch, false)
+    }
+
+    /// Put absent `line` in its set's victim way; returns the victim (clean ones only when
+    /// `clean_victims`).
+    #[inline(always)]
+    fn install(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+        clean_victims: bool,
+    ) -> Option<Victim> {
+        let ready = ready.min(READY_MASK);
         let b = self.base(line);
-        let w = self.victim_way(b);
-        let old = self.data[b + w];
-        let old_meta = self.data[b + self.ways + w];
-        let victim = (old != INVALID).then_some(Victim {
-            line: old,
-            dirty: old_meta & DIRTY != 0,
-        });
-        if let Some(v) = victim
-            && v.dirty
-        {
+        let rb = self.rbase(line);
+        let w = self.victim_way(b, rb);
+        // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
+        let fi = rb - self.repl_words + w / 8;
+        let sh = (w % 8) * 8;
+        let was_dirty = (self.fps[fi] >> sh) & 0x80 != 0;
+        let victim = if was_dirty {
             self.stats.writebacks += 1;
-        }
+            Some(Victim {
+                line: self.data[b + w],
+                dirty: true,
+            })
+        } else if clean_victims && self.data[b + w] != INVALID {
+            Some(Victim {
+                line: self.data[b + w],
+                dirty: false,
+            })
+        } else {
+            None
+        };
+        debug_assert_eq!(
+            was_dirty,
+            self.data[b + w] != INVALID && self.data[b + self.ways + w] & DIRTY != 0
+        );
         self.data[b + w] = line;
+        let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
+        self.fps[fi] = (self.fps[fi] & !(0xff << sh)) | (byte << sh);
         self.last = (line, b + w);
         self.data[b + self.ways + w] =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         if prefetch {
             self.stats.prefetches += 1;
         }
-        self.touch(b, w, true);
+        self.touch(rb, w, true);
         victim
+    }
+
+    /// Mirror a way's dirty bit into its fingerprint byte.
+    #[inline]
+    fn mark_dirty(&mut self, line: u64, w: usize) {
+        let i = 2 * (line & self.set_mask) as usize * self.repl_words + w / 8;
+        self.fps[i] |= 0x80 << ((w % 8) * 8);
     }
 
     /// Reserve an MSHR for a miss that wants to start at `now`: returns (slot, start time);
@@ -435,6 +568,36 @@ mod tests {
         filled(&mut c, 9);
         assert!(!c.contains(1));
         assert!(c.contains(0) && c.contains(2) && c.contains(3) && c.contains(9));
+    }
+
+    #[test]
+    fn lru_matches_a_reference_list_for_every_associativity() {
+        // ways that fill whole replacement words and ways that leave padding bytes
+        for ways in [1u32, 2, 3, 4, 6, 8, 12, 16, 20, 64] {
+            let mut c = Cache::new("t", 1, ways, 1, Replacement::Lru, 1);
+            let mut reference: Vec<u64> = Vec::new(); // most recent first
+            let mut x = 12345u64;
+            for _ in 0..4000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let line = (x >> 33) % (ways as u64 + 3);
+                let hit = c.access(line, false).is_some();
+                assert_eq!(hit, reference.contains(&line), "{ways} ways, line {line}");
+                if hit {
+                    reference.retain(|&l| l != line);
+                } else {
+                    let v = c.fill(line, 0, false, false);
+                    if reference.len() == ways as usize {
+                        let lru = reference.pop();
+                        assert_eq!(v.map(|v| v.line), lru, "{ways} ways");
+                    } else {
+                        assert_eq!(v, None, "{ways} ways: an invalid way is used first");
+                    }
+                }
+                reference.insert(0, line);
+            }
+        }
     }
 
     #[test]

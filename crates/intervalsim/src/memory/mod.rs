@@ -113,7 +113,7 @@ impl SharedLlc {
         let (slot, start) = self.l3.mshr_acquire(t);
         let ready = self.dram.read(start);
         self.l3.mshr_release(slot, ready);
-        if let Some(v) = self.l3.fill(line, ready, false, prefetch)
+        if let Some(v) = self.l3.fill_absent(line, ready, false, prefetch)
             && v.dirty
         {
             self.dram.write(t);
@@ -150,7 +150,7 @@ impl Uncore for SharedLlc {
 
     fn writeback(&mut self, _core: u32, line: u64, now: u64) {
         if self.l3.probe(line, true).is_none()
-            && let Some(v) = self.l3.fill(line, now, true, false)
+            && let Some(v) = self.l3.fill_absent(line, now, true, false)
             && v.dirty
         {
             self.dram.write(now);
@@ -238,7 +238,7 @@ impl L2Side<'_> {
         let (slot, start) = self.l2.mshr_acquire(now);
         let (ready, level) = u.read(self.core, line, start + lat, req);
         self.l2.mshr_release(slot, ready);
-        if let Some(v) = self.l2.fill(line, ready, false, prefetch)
+        if let Some(v) = self.l2.fill_absent(line, ready, false, prefetch)
             && v.dirty
         {
             u.writeback(self.core, v.line, now);
@@ -248,7 +248,7 @@ impl L2Side<'_> {
 
     fn writeback<U: Uncore>(&mut self, u: &mut U, line: u64, now: u64) {
         if self.l2.probe(line, true).is_none()
-            && let Some(v) = self.l2.fill(line, now, true, false)
+            && let Some(v) = self.l2.fill_absent(line, now, true, false)
             && v.dirty
         {
             u.writeback(self.core, v.line, now);
@@ -331,7 +331,7 @@ impl PrivateCaches {
                 };
                 let (ready, level) = side.read(u, pc, line, start + lat1, req);
                 l1.mshr_release(slot, ready);
-                if let Some(v) = l1.fill(line, ready, write, false)
+                if let Some(v) = l1.fill_absent(line, ready, write, false)
                     && v.dirty
                 {
                     side.writeback(u, v.line, ready);
@@ -361,7 +361,7 @@ impl PrivateCaches {
                 let Some(slot) = l1.mshr_free(t) else { break };
                 let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
                 l1.mshr_release(slot, ready);
-                if let Some(v) = l1.fill(c, ready, false, true)
+                if let Some(v) = l1.fill_absent(c, ready, false, true)
                     && v.dirty
                 {
                     side.writeback(u, v.line, ready);

@@ -81,7 +81,7 @@ impl Tlbs {
         if l1.access(page, false).is_some() {
             return l1_lat;
         }
-        l1.fill(page, 0, false, false);
+        l1.fill_absent(page, 0, false, false);
         if instr {
             self.stats.itlb_misses += 1;
         } else {
@@ -89,7 +89,7 @@ impl Tlbs {
         }
         let mut extra = l1_lat + self.stlb.latency();
         if self.stlb.access(page, false).is_none() {
-            self.stlb.fill(page, 0, false, false);
+            self.stlb.fill_absent(page, 0, false, false);
             self.stats.walks += 1;
             extra += self.walk_penalty;
         }

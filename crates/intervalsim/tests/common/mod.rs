@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod irregular;
+
 use intervalsim::config::Config;
 use intervalsim::frontend::InstrStream;
 use intervalsim::frontend::synthetic::Workload;
