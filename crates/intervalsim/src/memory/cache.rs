@@ -541,6 +541,26 @@ impl Cache {
         let dirty = self.data[mi] & DIRTY != 0;
         self.data[b + w] = INVALID;
         self.data[mi] = 0;
+        // Clear the way's fingerprint byte, and with it the mirrored dirty bit.
+        let rb = self.rbase(line);
+        let fi = rb - self.repl_words + w / 8;
+        self.fps[fi] &= !(0xff << ((w % 8) * 8));
+        if self.policy == Replacement::Lru {
+            // The LRU victim search relies on invalid ways holding the highest ranks: move the
+            // freed way to the bottom of the order.
+            let ranks = &mut self.fps[rb..rb + self.repl_words];
+            let rank_of = |ranks: &[u64], w: usize| (ranks[w / 8] >> ((w % 8) * 8)) & 0xff;
+            let mine = rank_of(ranks, w);
+            for other in 0..self.ways {
+                let r = rank_of(ranks, other);
+                if r > mine {
+                    let sh = (other % 8) * 8;
+                    ranks[other / 8] = (ranks[other / 8] & !(0xff << sh)) | ((r - 1) << sh);
+                }
+            }
+            let sh = (w % 8) * 8;
+            ranks[w / 8] = (ranks[w / 8] & !(0xff << sh)) | ((self.ways as u64 - 1) << sh);
+        }
         if self.last.1 == b + w {
             self.last = (INVALID, 0);
         }
@@ -556,6 +576,24 @@ mod tests {
         if c.access(line, false).is_none() {
             c.fill(line, 0, false, false);
         }
+    }
+
+    #[test]
+    fn an_invalidated_line_is_gone_clean_and_its_way_is_refilled_first() {
+        let mut c = Cache::new("t", 1, 4, 1, Replacement::Lru, 1);
+        for l in 0..4 {
+            filled(&mut c, l);
+        }
+        assert!(c.access(2, true).is_some()); // dirty, most recent
+        assert_eq!(c.invalidate(2), Some(true));
+        assert_eq!(c.invalidate(2), None);
+        assert!(c.access(2, false).is_none());
+        // The freed way takes the next fill; nothing valid is evicted, nothing written back.
+        assert!(c.fill(7, 0, false, false).is_none());
+        for l in [0, 1, 3, 7] {
+            assert!(c.access(l, false).is_some(), "line {l}");
+        }
+        assert_eq!(c.stats.writebacks, 0);
     }
 
     #[test]
