@@ -339,23 +339,10 @@ fn cmd_run_multi(a: RunArgs) -> Result<()> {
         streams,
         &label,
         multicore::Options { host_threads },
-        |done| {
-            bar.set_position(done);
-            let secs = t0.elapsed().as_secs_f64();
-            if secs > 0.0 {
-                bar.set_message(format!("{:.1} MIPS", done as f64 / secs / 1e6));
-            }
-        },
+        mips_progress(&bar, t0),
     )?;
     bar.finish_and_clear();
-    if a.print_json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        print!("{}", stats.to_text());
-    }
-    if let Some(p) = &a.json {
-        stats::write_atomic(p, serde_json::to_string_pretty(&stats)?.as_bytes())?;
-    }
+    print_and_save(&stats, &stats.to_text(), a.print_json, a.json.as_deref())?;
     if let Some(p) = &a.svg {
         stats.write_svg(p)?;
     }
@@ -408,29 +395,45 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             warmup,
             instructions,
         },
-        |done| {
-            bar.set_position(done);
-            let secs = t0.elapsed().as_secs_f64();
-            if secs > 0.0 {
-                bar.set_message(format!("{:.1} MIPS", done as f64 / secs / 1e6));
-            }
-        },
+        mips_progress(&bar, t0),
     )?;
     bar.finish_and_clear();
-    if a.print_json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        print!("{}", stats.to_text());
-    }
-    if let Some(p) = &a.json {
-        stats::write_atomic(p, serde_json::to_string_pretty(&stats)?.as_bytes())?;
-    }
+    print_and_save(&stats, &stats.to_text(), a.print_json, a.json.as_deref())?;
     if let Some(p) = &a.svg {
         stats::write_cpi_svg(
             p,
             std::slice::from_ref(&stats),
             &format!("CPI stack — {}", cfg.name),
         )?;
+    }
+    Ok(())
+}
+
+/// Progress callback of a run: simulated instructions on the bar, live MIPS as its message.
+fn mips_progress(bar: &ProgressBar, t0: Instant) -> impl FnMut(u64) + '_ {
+    move |done| {
+        bar.set_position(done);
+        let secs = t0.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            bar.set_message(format!("{:.1} MIPS", done as f64 / secs / 1e6));
+        }
+    }
+}
+
+/// Print a run's results (text, or JSON with `--print-json`) and save the JSON to `--json`.
+fn print_and_save<T: serde::Serialize>(
+    results: &T,
+    text: &str,
+    print_json: bool,
+    json: Option<&std::path::Path>,
+) -> Result<()> {
+    if print_json {
+        println!("{}", serde_json::to_string_pretty(results)?);
+    } else {
+        print!("{text}");
+    }
+    if let Some(p) = json {
+        stats::write_atomic(p, serde_json::to_string_pretty(results)?.as_bytes())?;
     }
     Ok(())
 }

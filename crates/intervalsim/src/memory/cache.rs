@@ -69,6 +69,18 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// Add another cache's counters (slices of one shared level, say).
+    pub fn add(&mut self, o: &CacheStats) {
+        self.reads += o.reads;
+        self.read_misses += o.read_misses;
+        self.writes += o.writes;
+        self.write_misses += o.write_misses;
+        self.writebacks += o.writebacks;
+        self.prefetches += o.prefetches;
+        self.useful_prefetches += o.useful_prefetches;
+        self.mshr_wait_cycles += o.mshr_wait_cycles;
+    }
+
     /// All demand accesses.
     pub fn accesses(&self) -> u64 {
         self.reads + self.writes

@@ -745,14 +745,7 @@ pub fn run(
         .collect();
     let mut llc = crate::memory::cache::CacheStats::default();
     for c in &sh.llc {
-        let s = c.stats;
-        llc.reads += s.reads;
-        llc.read_misses += s.read_misses;
-        llc.writes += s.writes;
-        llc.write_misses += s.write_misses;
-        llc.writebacks += s.writebacks;
-        llc.prefetches += s.prefetches;
-        llc.useful_prefetches += s.useful_prefetches;
+        llc.add(&c.stats);
     }
     let cycles = results.iter().map(|r| r.finish_cycle).max().unwrap_or(0);
     let stats = MultiStats {
