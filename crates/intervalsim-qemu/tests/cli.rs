@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The `intervalsim` simulator binary (for replaying traces), built on demand.
@@ -34,6 +34,23 @@ fn simulator() -> PathBuf {
 /// The `intervalsim-qemu` launcher, built with the plugin into the same directory.
 fn intervalsim() -> PathBuf {
     plugin().with_file_name("intervalsim-qemu")
+}
+
+/// `<launcher> record --max-instr N -o ist -- prog`; the test program exits with 3.
+fn record(launcher: &Path, prog: &Path, max_instr: u64, ist: &Path) {
+    let o = Command::new(launcher)
+        .args(["record", "--max-instr", &max_instr.to_string(), "-o"])
+        .arg(ist)
+        .arg("--")
+        .arg(prog)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -71,19 +88,7 @@ fn record_then_replay() {
     let prog = compile("kernels", true);
     let dir = tempfile::tempdir().unwrap();
     let ist = dir.path().join("k.ist");
-    let o = Command::new(intervalsim())
-        .args(["record", "--max-instr", "200000", "-o"])
-        .arg(&ist)
-        .arg("--")
-        .arg(&prog)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    record(&intervalsim(), &prog, 200_000, &ist);
     let o = Command::new(simulator())
         .args(["run", "-q", "--warmup", "0", "--trace"])
         .arg(&ist)
@@ -127,19 +132,7 @@ fn intervalsim_run_and_record_reach_the_same_front_end() {
     );
     let dir = tempfile::tempdir().unwrap();
     let ist = dir.path().join("k.ist");
-    let o = Command::new(simulator())
-        .args(["record", "--max-instr", "50000", "-o"])
-        .arg(&ist)
-        .arg("--")
-        .arg(&prog)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    record(&simulator(), &prog, 50_000, &ist);
     let s = intervalsim::frontend::compact::open(&ist).unwrap();
     assert_eq!(s.count(), 50_000);
 }

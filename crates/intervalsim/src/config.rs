@@ -387,7 +387,8 @@ fn parse_scalar(s: &str) -> toml::Value {
     }
 }
 
-fn flatten(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+/// Flatten nested tables into dotted keys (`{l2 = {size = …}}` → `l2.size`).
+pub(crate) fn flatten(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in t {
         let full = if prefix.is_empty() {
             k.clone()

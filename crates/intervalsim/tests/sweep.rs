@@ -1,6 +1,9 @@
 //! `intervalsim sweep` end to end with the local executor: results, resume, failures,
 //! validation, status and report.
 
+mod common;
+
+use common::sweep::{count_results, table_without_timings};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -52,17 +55,6 @@ fn result_files(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// CSV rows without the host-timing columns (mips, wall_seconds), which differ run to run.
-pub fn table_without_timings(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            f[..f.len() - 2].join(",")
-        })
-        .collect()
 }
 
 #[test]
@@ -192,14 +184,7 @@ fn a_run_killed_midway_loses_nothing_and_resumes_where_it_stopped() {
         .unwrap();
     // Kill the run (SIGKILL: no chance to clean up) once the first points are saved.
     let t0 = std::time::Instant::now();
-    while out.join("points").read_dir().map_or(0, |d| {
-        d.filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
-        .count()
-    }) < 2
-    {
+    while count_results(&out) < 2 {
         assert!(t0.elapsed().as_secs() < 120, "no point finished in 120 s");
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the sweep ended before it could be killed: {status}");

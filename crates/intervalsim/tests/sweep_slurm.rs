@@ -3,7 +3,10 @@
 //! and stops by PID at the end. Needs the Debian packages slurmctld, slurmd, slurm-client and
 //! munge (listed in scripts/apt-packages) and root, as in scripts/test.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::sweep::{count_results, table_without_timings};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -156,28 +159,6 @@ impl Drop for Cluster {
 
 fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("run intervalsim")
-}
-
-fn table_without_timings(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            f[..f.len() - 2].join(",")
-        })
-        .collect()
-}
-
-fn count_results(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("points"))
-        .map(|rd| {
-            rd.filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-            })
-            .count()
-        })
-        .unwrap_or(0)
 }
 
 const SPEC: &str = r#"

@@ -32,7 +32,7 @@
 //! error names the spec file, the section and the key or value at fault.
 
 use super::id::Fnv64;
-use crate::config::{Config, PRESETS, Size};
+use crate::config::{Config, PRESETS, Size, flatten};
 use crate::frontend::Kind;
 use crate::frontend::synthetic::{Params, StreamOp, Workload};
 use anyhow::{Context, Result, anyhow, bail};
@@ -201,21 +201,6 @@ fn count_value(v: &toml::Value, what: &str) -> Result<u64> {
         toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
         toml::Value::String(s) => parse_count(s).map_err(|e| anyhow!("{what}: {e}")),
         other => bail!("{what}: expected a count such as 100000 or \"100k\", got {other}"),
-    }
-}
-
-/// Flatten nested tables into dotted keys (`{l2 = {size = …}}` → `l2.size`).
-fn flatten(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
-    for (k, v) in t {
-        let full = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(sub) => flatten(sub, &full, out),
-            other => out.push((full, other.clone())),
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod irregular;
+pub mod sweep;
 
 use intervalsim::config::Config;
 use intervalsim::frontend::InstrStream;
