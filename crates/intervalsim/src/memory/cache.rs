@@ -351,6 +351,24 @@ impl Cache {
         }
     }
 
+    /// A demand hit on the line whose tag sits at `ti` (set base + way): a prefetched line's
+    /// first use counts as useful, a write marks it dirty. Returns the line's ready time.
+    #[inline(always)]
+    fn hit(&mut self, line: u64, ti: usize, write: bool) -> u64 {
+        let mi = ti + self.ways;
+        let mut meta = self.data[mi];
+        if meta & PREFETCHED != 0 {
+            meta &= !PREFETCHED;
+            self.stats.useful_prefetches += 1;
+        }
+        if write {
+            meta |= DIRTY;
+            self.mark_dirty(line, ti - self.base(line));
+        }
+        self.data[mi] = meta;
+        meta & READY_MASK
+    }
+
     /// Demand lookup. On a hit returns the time the line's data is there (its fill time) and
     /// updates replacement state; a write marks the line dirty. Counts the access.
     #[inline]
@@ -362,35 +380,14 @@ impl Cache {
         }
         let (last_line, ti) = self.last;
         if last_line == line && self.data[ti] == line {
-            let mi = ti + self.ways;
-            let mut meta = self.data[mi];
-            if meta & PREFETCHED != 0 {
-                meta &= !PREFETCHED;
-                self.stats.useful_prefetches += 1;
-            }
-            if write {
-                meta |= DIRTY;
-                self.mark_dirty(line, ti - self.base(line));
-            }
-            self.data[mi] = meta;
-            return Some(meta & READY_MASK);
+            return Some(self.hit(line, ti, write));
         }
         match self.find(line) {
             Some((b, w)) => {
                 self.last = (line, b + w);
-                let mi = b + self.ways + w;
-                let mut meta = self.data[mi];
-                if meta & PREFETCHED != 0 {
-                    meta &= !PREFETCHED;
-                    self.stats.useful_prefetches += 1;
-                }
-                if write {
-                    meta |= DIRTY;
-                    self.mark_dirty(line, w);
-                }
-                self.data[mi] = meta;
+                let ready = self.hit(line, b + w, write);
                 self.touch(self.rbase(line), w, false);
-                Some(meta & READY_MASK)
+                Some(ready)
             }
             None => {
                 if write {
