@@ -408,44 +408,91 @@ fn root_fstype(r: &Report) -> String {
         .unwrap_or_else(|| "ext4".into())
 }
 
-/// Kernel, DTB and initramfs from the image's own boot partition (raspi3b, Pi kernel).
+/// Kernel, DTB and initramfs from the image's own boot partition (raspi3b, Pi kernel), chosen
+/// as a Pi 3 B's firmware chooses them from `config.txt`.
 fn pi_boot_files(
     src: &Path,
     r: &Report,
     dir: &Path,
 ) -> Result<(String, Option<String>, Option<String>)> {
     let mut img = PiImage::open(src)?;
-    let kname = r
-        .config
-        .kernel
-        .clone()
-        .unwrap_or_else(|| "kernel8.img".into());
-    let kernel = img
-        .boot_file(&kname)?
-        .ok_or_else(|| anyhow!("{}: no {kname} on the boot partition; raspi3b needs a 64-bit Pi kernel (or --kernel-deb)", src.display()))?;
+    let on_boot = |n: &str| {
+        r.boot_files
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(n))
+            .cloned()
+    };
+    let want = r.config.pi3_kernel(|n| on_boot(n).is_some());
+    let kname = on_boot(&want).ok_or_else(|| {
+        anyhow!(
+            "{}: config.txt selects {want}, which is not on the boot partition; raspi3b needs a 64-bit Pi kernel (kernel8.img with arm_64bit=1) or --kernel-deb",
+            src.display()
+        )
+    })?;
+    let kernel = img.boot_file(&kname)?.ok_or_else(|| {
+        anyhow!(
+            "{}: cannot read {kname} from the boot partition",
+            src.display()
+        )
+    })?;
+    check_arm64_kernel(&kernel).with_context(|| {
+        format!(
+            "{}: {kname} on the boot partition cannot boot on raspi3b (use --kernel-deb with an arm64 kernel, or --machine virt)",
+            src.display()
+        )
+    })?;
     fs::write(dir.join(&kname), kernel)?;
-    let dtb_name = ["bcm2710-rpi-3-b.dtb", "bcm2837-rpi-3-b.dtb"]
-        .into_iter()
-        .find(|d| r.boot_files.iter().any(|f| f.eq_ignore_ascii_case(d)))
+    let dtb_name = r
+        .config
+        .pi3b_dtbs()
+        .iter()
+        .find_map(|d| on_boot(d))
         .ok_or_else(|| {
             anyhow!(
-                "{}: no bcm2710-rpi-3-b.dtb on the boot partition",
-                src.display()
+                "{}: no Pi 3 B device tree ({}) on the boot partition",
+                src.display(),
+                r.config.pi3b_dtbs().join(" or ")
             )
         })?;
-    let dtb = img.boot_file(dtb_name)?.unwrap_or_default();
-    fs::write(dir.join(dtb_name), dtb)?;
-    let initrd = match &r.config.initramfs {
+    let dtb = img.boot_file(&dtb_name)?.unwrap_or_default();
+    fs::write(dir.join(&dtb_name), dtb)?;
+    let initrd = match r.config.initramfs_for(&kname) {
         Some(n) => {
-            let b = img.boot_file(n)?.ok_or_else(|| {
-                anyhow!("config.txt names initramfs {n}, which is not on the boot partition")
+            let b = img.boot_file(&n)?.ok_or_else(|| {
+                anyhow!(
+                    "{}: config.txt asks for initramfs {n}, which is not on the boot partition",
+                    src.display()
+                )
             })?;
-            fs::write(dir.join(n), b)?;
-            Some(n.clone())
+            fs::write(dir.join(&n), b)?;
+            Some(n)
         }
         None => None,
     };
-    Ok((kname, initrd, Some(dtb_name.to_string())))
+    Ok((kname, initrd, Some(dtb_name)))
+}
+
+/// Accept an arm64 Linux `Image` (magic `ARM\x64` at byte 56), plain or gzip-compressed as
+/// Raspberry Pi OS ships `kernel8.img` (QEMU unpacks gzip for AArch64 guests).
+pub fn check_arm64_kernel(bytes: &[u8]) -> Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(bytes)
+            .read_exact(&mut head)
+            .map_err(|e| anyhow!("gzip-compressed, but its start does not unpack: {e}"))?;
+    } else if bytes.len() >= 64 {
+        head.copy_from_slice(&bytes[..64]);
+    } else {
+        bail!("{} bytes: too short for a kernel image", bytes.len());
+    }
+    if &head[56..60] == b"ARM\x64" {
+        Ok(())
+    } else if u32::from_le_bytes([head[36], head[37], head[38], head[39]]) == 0x016f2818 {
+        bail!("a 32-bit Arm zImage; QEMU's raspi3b starts its cores in 64-bit mode")
+    } else {
+        bail!("not an arm64 Linux Image (no ARM\\x64 magic at byte 56)")
+    }
 }
 
 /// The guest kernel command line: the image's `cmdline.txt` with the console moved to the
@@ -801,6 +848,21 @@ mod tests {
         let n = kernel_series_note(&["6.12.25+rpt-rpi-v8".into()], "6.1.0-50-arm64").unwrap();
         assert!(n.contains("series 6.1.x"), "{n}");
         assert!(kernel_series_note(&[], "6.1.0-50-arm64").is_none());
+    }
+
+    #[test]
+    fn arm64_kernel_images() {
+        use std::io::Write as _;
+        let mut image = vec![0u8; 4096];
+        image[56..60].copy_from_slice(b"ARM\x64");
+        check_arm64_kernel(&image).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&image).unwrap();
+        check_arm64_kernel(&gz.finish().unwrap()).unwrap();
+        let e = check_arm64_kernel(&[0u8; 4096]).unwrap_err().to_string();
+        assert!(e.contains("not an arm64"), "{e}");
+        assert!(check_arm64_kernel(b"short").is_err());
+        assert!(check_arm64_kernel(&[0x1f, 0x8b, 0, 0]).is_err());
     }
 
     #[test]

@@ -191,6 +191,9 @@ pub struct ConfigTxt {
     pub initramfs: Option<String>,
     /// `device_tree=` override.
     pub device_tree: Option<String>,
+    /// `auto_initramfs=1`: load the initramfs named after the kernel (`kernel8.img` →
+    /// `initramfs8`), as Raspberry Pi OS since bookworm sets.
+    pub auto_initramfs: Option<bool>,
 }
 
 impl ConfigTxt {
@@ -219,6 +222,7 @@ impl ConfigTxt {
                     "arm_64bit" => c.arm_64bit = Some(v != "0"),
                     "kernel" => c.kernel = Some(v.to_string()),
                     "device_tree" => c.device_tree = Some(v.to_string()),
+                    "auto_initramfs" => c.auto_initramfs = Some(v != "0"),
                     _ => {}
                 }
             } else if let Some(rest) = line.strip_prefix("initramfs") {
@@ -227,7 +231,46 @@ impl ConfigTxt {
         }
         c
     }
+
+    /// The kernel a Pi 3's firmware loads, given which boot files exist: `kernel=`, else
+    /// `kernel8.img` with `arm_64bit=1` (or with `arm_64bit` unset when it is present, as
+    /// current firmware does), else the 32-bit `kernel7.img`.
+    pub fn pi3_kernel(&self, has: impl Fn(&str) -> bool) -> String {
+        match (&self.kernel, self.arm_64bit) {
+            (Some(k), _) => k.clone(),
+            (None, Some(true)) => "kernel8.img".into(),
+            (None, None) if has("kernel8.img") => "kernel8.img".into(),
+            (None, _) => "kernel7.img".into(),
+        }
+    }
+
+    /// The initramfs the firmware loads with `kernel`: the `initramfs` line's file, else with
+    /// `auto_initramfs=1` the kernel's name with `kernel` turned into `initramfs` and `.img`
+    /// dropped (`kernel8.img` → `initramfs8`, `kernel_2712.img` → `initramfs_2712`).
+    pub fn initramfs_for(&self, kernel: &str) -> Option<String> {
+        if let Some(i) = &self.initramfs {
+            return Some(i.clone());
+        }
+        if self.auto_initramfs != Some(true) {
+            return None;
+        }
+        let stem = kernel.strip_suffix(".img").unwrap_or(kernel);
+        let suffix = stem.strip_prefix("kernel")?;
+        Some(format!("initramfs{suffix}"))
+    }
+
+    /// Device tree names a Pi 3 B's firmware would load, best first: `device_tree=`, then the
+    /// Raspberry Pi kernel's name (`bcm2710-rpi-3-b.dtb`), then the upstream kernel's
+    /// (`bcm2837-rpi-3-b.dtb`, as Debian ships it).
+    pub fn pi3b_dtbs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.device_tree.iter().cloned().collect();
+        v.extend(PI3B_DTBS.iter().map(|s| s.to_string()));
+        v
+    }
 }
+
+/// The Pi 3 B device tree under the Raspberry Pi kernel's name and the upstream one.
+pub const PI3B_DTBS: [&str; 2] = ["bcm2710-rpi-3-b.dtb", "bcm2837-rpi-3-b.dtb"];
 
 /// One `/etc/fstab` line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -501,16 +544,18 @@ fn machine_fits(r: &Report) -> Vec<MachineFit> {
         }),
     }
     let has = |n: &str| r.boot_files.iter().any(|f| f.eq_ignore_ascii_case(n));
-    let k8 = r
-        .config
-        .kernel
-        .clone()
-        .unwrap_or_else(|| "kernel8.img".into());
-    let dtb = ["bcm2710-rpi-3-b.dtb", "bcm2837-rpi-3-b.dtb"]
-        .into_iter()
-        .find(|d| has(d));
+    let k8 = r.config.pi3_kernel(has);
+    let dtb = r.config.pi3b_dtbs().into_iter().find(|d| has(d));
     let arm = r.arch.is_some_and(Arch::is_arm);
+    let is32 = matches!(k8.as_str(), "kernel7.img" | "kernel7l.img" | "kernel.img");
     out.push(match (has(&k8), dtb, arm) {
+        (true, _, true) if is32 => MachineFit {
+            machine: "raspi3b".into(),
+            ok: false,
+            note: format!(
+                "config.txt selects the 32-bit {k8}; raspi3b boots 64-bit kernels (arm_64bit=1 with a kernel8.img, or --kernel-deb with an arm64 kernel)"
+            ),
+        },
         (true, Some(d), true) => MachineFit {
             machine: "raspi3b".into(),
             ok: true,
@@ -531,7 +576,7 @@ fn machine_fits(r: &Report) -> Vec<MachineFit> {
         (true, None, _) => MachineFit {
             machine: "raspi3b".into(),
             ok: false,
-            note: "no Pi 3 B device tree (bcm2710-rpi-3-b.dtb) on the boot partition".into(),
+            note: "no Pi 3 B device tree (bcm2710-rpi-3-b.dtb or bcm2837-rpi-3-b.dtb) on the boot partition".into(),
         },
     });
     out
@@ -663,6 +708,38 @@ mod tests {
         assert_eq!(c.arm_64bit, Some(true));
         assert_eq!(c.kernel, None);
         assert_eq!(c.initramfs.as_deref(), Some("initrd.img"));
+        assert_eq!(c.pi3_kernel(|_| false), "kernel8.img");
+        assert_eq!(
+            c.initramfs_for("kernel8.img").as_deref(),
+            Some("initrd.img")
+        );
+    }
+
+    #[test]
+    fn firmware_file_selection() {
+        let c = ConfigTxt::parse("arm_64bit=1\nauto_initramfs=1\n");
+        assert_eq!(c.pi3_kernel(|_| false), "kernel8.img");
+        assert_eq!(
+            c.initramfs_for("kernel8.img").as_deref(),
+            Some("initramfs8")
+        );
+        assert_eq!(
+            c.initramfs_for("kernel_2712.img").as_deref(),
+            Some("initramfs_2712")
+        );
+        assert_eq!(c.initramfs_for("Image").as_deref(), None);
+        let c = ConfigTxt::parse("device_tree=my.dtb\n");
+        assert_eq!(c.pi3_kernel(|_| false), "kernel7.img");
+        assert_eq!(c.pi3_kernel(|k| k == "kernel8.img"), "kernel8.img");
+        assert_eq!(
+            ConfigTxt::parse("arm_64bit=0").pi3_kernel(|_| true),
+            "kernel7.img"
+        );
+        assert_eq!(c.initramfs_for("kernel7.img"), None);
+        assert_eq!(
+            c.pi3b_dtbs(),
+            ["my.dtb", "bcm2710-rpi-3-b.dtb", "bcm2837-rpi-3-b.dtb"]
+        );
     }
 
     #[test]

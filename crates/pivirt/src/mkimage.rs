@@ -149,7 +149,8 @@ pub enum RootNaming {
 /// Build a small bootable Pi-like image whose userland is Debian's static busybox for `arch`
 /// (taken from the `busybox-static` package in `cache`), with a `config.txt`, `cmdline.txt`,
 /// an fstab, a Pi-only `ld.so.preload` entry, and [`GUEST_INIT`] as `/sbin/init`.
-/// `boot_extra` adds boot-partition files (e.g. a `kernel8.img` and DTB).
+/// `boot_extra` adds boot-partition files (e.g. a `kernel8.img` and DTB); one named like a
+/// generated file (`config.txt`, `cmdline.txt`) replaces it.
 pub fn busybox_image(
     cache: &crate::kernel::apt::Cache,
     arch: crate::elf::Arch,

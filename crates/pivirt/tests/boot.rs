@@ -1,6 +1,6 @@
 //! Boot tests under QEMU software emulation: images built here (Debian busybox-static
 //! userland), converted by pivirt, booted; the guest's init prints `PIVIRT-*` facts on the
-//! serial console and the test reads them. The three machines boot in parallel.
+//! serial console and the test reads them. The four machines boot in parallel.
 
 mod common;
 
@@ -137,16 +137,26 @@ fn virt_armhf_boots_with_armmp_lpae_after_growing_the_disk() {
     assert!(kib > 180 * 1024, "root filesystem not grown: {df}");
 }
 
+/// raspi3b with no kernel from outside: the image's boot partition carries the kernel
+/// (`kernel8.img`, Debian's arm64 kernel gzip-compressed), `bcm2710-rpi-3-b.dtb` and, through
+/// `auto_initramfs=1`, `initramfs8`, as a Raspberry Pi OS card does.
 #[test]
-fn raspi3b_boots_the_debian_arm64_kernel_with_its_bcm2837_dtb() {
+fn raspi3b_boots_the_images_own_kernel8_with_its_dtb_and_initramfs() {
     common::need("qemu-system-aarch64", "qemu-system-arm");
-    let pi = common::pi_image(Arch::Arm64, 0x33333301, RootNaming::Device);
+    let cache = common::cache();
+    let (files, release) = common::own_kernel_boot_files(&cache);
+    let pi = common::pi_image_with(Arch::Arm64, 0x33333301, RootNaming::Device, files);
     let mut o = pi.options(Machine::Raspi3b);
-    o.kernel_deb = pi.cache.find("linux-image-", "arm64");
     o.guest_modules = GuestModules::Boot;
     let f = convert(&o).unwrap();
     pi.assert_unchanged();
-    assert_eq!(f.vm.dtb.as_deref(), Some("bcm2837-rpi-3-b.dtb"));
+    assert_eq!(f.vm.kernel, "kernel8.img");
+    assert_eq!(f.vm.dtb.as_deref(), Some("bcm2710-rpi-3-b.dtb"));
+    assert_eq!(f.vm.initrd.as_deref(), Some("initramfs8"));
+    assert_eq!(
+        f.conversion.kernel_package, None,
+        "no Debian package was used"
+    );
     let len = std::fs::metadata(pi.vm().join("disk.img")).unwrap().len();
     assert!(len.is_power_of_two(), "{len}");
 
@@ -162,8 +172,15 @@ fn raspi3b_boots_the_debian_arm64_kernel_with_its_bcm2837_dtb() {
     .unwrap();
     con.wait_for("PIVIRT-DONE", BOOT).unwrap();
     let log = con.finish(Duration::from_secs(1)).unwrap();
-    assert!(fact(&log, "PIVIRT-KERNEL").ends_with("aarch64"));
+    // The kernel that ran is the one on the image's boot partition.
+    assert_eq!(fact(&log, "PIVIRT-KERNEL"), format!("{release} aarch64"));
     assert!(fact(&log, "PIVIRT-ROOT").starts_with("/dev/mmcblk0p2 / ext4"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("pivirt-initramfs: root /dev/mmcblk0p2")),
+        "{}",
+        log.join("\n")
+    );
     let mods = fact(&log, "PIVIRT-MODULES");
     for m in ["sdhci_iproc", "dwc2", "cdc_ether"] {
         assert!(

@@ -130,7 +130,7 @@ fn clear_errors() {
 #[test]
 fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
     let extra = vec![
-        ("kernel8.img".to_string(), b"pi kernel bytes".to_vec()),
+        ("kernel8.img".to_string(), common::fake_arm64_kernel()),
         ("bcm2710-rpi-3-b.dtb".to_string(), b"pi dtb bytes".to_vec()),
         ("initramfs8".to_string(), b"pi initramfs bytes".to_vec()),
         (
@@ -146,7 +146,7 @@ fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
     assert_eq!(f.vm.initrd.as_deref(), Some("initramfs8"));
     assert_eq!(
         std::fs::read(pi.vm().join("kernel8.img")).unwrap(),
-        b"pi kernel bytes"
+        common::fake_arm64_kernel()
     );
     // The Pi's own device names stay: the SD card is mmcblk0 on this machine too.
     assert!(
@@ -159,4 +159,40 @@ fn raspi3b_takes_kernel_dtb_and_initramfs_from_the_boot_partition() {
     assert_eq!(len, 256 << 20);
     let run = std::fs::read_to_string(pi.vm().join("run.sh")).unwrap();
     assert!(run.contains("-M raspi3b") && run.contains("usb-net,netdev=net0"));
+}
+
+/// The upstream device tree name (as Debian ships it) is taken when the Pi firmware's is absent;
+/// `auto_initramfs=1` names the initramfs after the kernel; a 32-bit kernel is refused by name.
+#[test]
+fn raspi3b_takes_the_upstream_dtb_name_and_refuses_a_32_bit_kernel() {
+    let extra = vec![
+        ("kernel8.img".to_string(), common::fake_arm64_kernel()),
+        ("bcm2837-rpi-3-b.dtb".to_string(), b"upstream dtb".to_vec()),
+        ("initramfs8".to_string(), b"pi initramfs bytes".to_vec()),
+        (
+            "config.txt".to_string(),
+            b"arm_64bit=1\nauto_initramfs=1\n".to_vec(),
+        ),
+    ];
+    let pi = common::pi_image_with(Arch::Arm64, 0x0f0f0f04, RootNaming::Device, extra);
+    let f = convert(&pi.options(Machine::Raspi3b)).unwrap();
+    pi.assert_unchanged();
+    assert_eq!(f.vm.dtb.as_deref(), Some("bcm2837-rpi-3-b.dtb"));
+    assert_eq!(f.vm.initrd.as_deref(), Some("initramfs8"));
+    assert_eq!(
+        std::fs::read(pi.vm().join("bcm2837-rpi-3-b.dtb")).unwrap(),
+        b"upstream dtb"
+    );
+
+    let mut zimage = vec![0u8; 64];
+    zimage[36..40].copy_from_slice(&0x016f2818u32.to_le_bytes());
+    let extra = vec![
+        ("kernel7.img".to_string(), zimage),
+        ("bcm2710-rpi-3-b.dtb".to_string(), b"dtb".to_vec()),
+        ("config.txt".to_string(), b"arm_64bit=0\n".to_vec()),
+    ];
+    let pi = common::pi_image_with(Arch::Armhf, 0x0f0f0f05, RootNaming::Device, extra);
+    let e = format!("{:#}", convert(&pi.options(Machine::Raspi3b)).unwrap_err());
+    assert!(e.contains("kernel7.img") && e.contains("32-bit"), "{e}");
+    pi.assert_unchanged();
 }

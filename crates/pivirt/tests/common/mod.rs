@@ -110,3 +110,56 @@ pub fn pi_image_with(
         cache,
     }
 }
+
+/// The Debian arm64 kernel package from the test cache, unpacked (once) into the cache.
+pub fn debian_arm64_kernel(cache: &Cache) -> pivirt::kernel::KernelTree {
+    let deb = cache
+        .find("linux-image-", "arm64")
+        .expect("an arm64 kernel package in the test cache");
+    pivirt::kernel::unpack(&cache.dir, &deb).expect("unpacking the arm64 kernel package")
+}
+
+/// Boot-partition files that make a test image carry its own Pi kernel, as a Raspberry Pi OS
+/// card does: Debian's arm64 kernel gzip-compressed as `kernel8.img` (the Pi firmware and QEMU
+/// both load that), its Pi 3 B device tree under the Pi firmware's name
+/// `bcm2710-rpi-3-b.dtb`, an `initramfs8` with the SD-card and USB-network drivers (Debian
+/// builds them as modules where the Pi's kernel has them built in), and a `config.txt` with
+/// `arm_64bit=1` and `auto_initramfs=1`. Returns the files and the kernel's release.
+pub fn own_kernel_boot_files(cache: &Cache) -> (Vec<(String, Vec<u8>)>, String) {
+    use std::io::Write;
+    let tree = debian_arm64_kernel(cache);
+    let image = std::fs::read(&tree.vmlinuz).expect("reading the kernel image");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&image).unwrap();
+    let kernel8 = gz.finish().unwrap();
+    let dtb = std::fs::read(
+        tree.dtb("broadcom/bcm2837-rpi-3-b.dtb")
+            .expect("the kernel package ships broadcom/bcm2837-rpi-3-b.dtb"),
+    )
+    .unwrap();
+    let busybox =
+        pivirt::kernel::deb::read_file(&cache.busybox_deb(Arch::Arm64).unwrap(), "bin/busybox")
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = dir.path().join("initramfs8");
+    let mut wanted = pivirt::machine::RASPI3B_DRIVERS.to_vec();
+    wanted.push("ext4");
+    pivirt::initramfs::build(&tree, &busybox, &wanted, &initrd).expect("building initramfs8");
+    let files = vec![
+        ("kernel8.img".to_string(), kernel8),
+        ("bcm2710-rpi-3-b.dtb".to_string(), dtb),
+        ("initramfs8".to_string(), std::fs::read(&initrd).unwrap()),
+        (
+            "config.txt".to_string(),
+            b"[all]\narm_64bit=1\nauto_initramfs=1\nenable_uart=1\n".to_vec(),
+        ),
+    ];
+    (files, tree.version.clone())
+}
+
+/// 64 bytes that pass for an arm64 Linux `Image` header (magic `ARM\x64` at byte 56).
+pub fn fake_arm64_kernel() -> Vec<u8> {
+    let mut k = vec![0u8; 64];
+    k[56..60].copy_from_slice(b"ARM\x64");
+    k
+}
