@@ -167,6 +167,35 @@ pub struct Noc {
     pub stats: NocStats,
 }
 
+/// Messages recorded apart from the network ([`Noc::record_into`]), to be added to it
+/// ([`Noc::add`]).
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    busy: Vec<u64>,
+    msgs: Vec<u32>,
+    /// Links with traffic, each once.
+    touched: Vec<u32>,
+    messages: u64,
+    bytes: u64,
+    hops: u64,
+    latency_cycles: u64,
+}
+
+impl Traffic {
+    #[inline]
+    fn link(&mut self, links: usize, l: usize, ser: u64) {
+        if self.busy.len() < links {
+            self.busy.resize(links, 0);
+            self.msgs.resize(links, 0);
+        }
+        if self.msgs[l] == 0 {
+            self.touched.push(l as u32);
+        }
+        self.busy[l] += ser;
+        self.msgs[l] += 1;
+    }
+}
+
 /// Direction of a mesh link leaving a tile.
 #[derive(Clone, Copy)]
 enum Dir {
@@ -288,6 +317,47 @@ impl Noc {
         }
     }
 
+    /// Account a message into `t` instead of the network itself (read-only here, so several
+    /// parts of a barrier can record at once); [`Noc::add`] then adds `t`. The sums are the
+    /// same in whatever order the parts are added, and the same as [`Noc::record`]ing every
+    /// message.
+    pub fn record_into(&self, t: &mut Traffic, a: u32, b: u32, bytes: u32) {
+        let lat = self.latency(a, b, bytes);
+        t.messages += 1;
+        t.bytes += bytes as u64;
+        t.latency_cycles += lat;
+        let ser = self.serialisation(bytes);
+        let links = self.busy.len();
+        match self.kind {
+            NetworkKind::Magic => {}
+            NetworkKind::Bus => t.link(links, 0, ser),
+            NetworkKind::Mesh => {
+                if a == b {
+                    return;
+                }
+                t.hops += self.topo.hops(a, b) as u64;
+                self.route(a, b, |l| t.link(links, l, ser));
+            }
+        }
+    }
+
+    /// Add the messages recorded in `t` (and empty it).
+    pub fn add(&mut self, t: &mut Traffic) {
+        self.stats.messages += t.messages;
+        self.stats.bytes += t.bytes;
+        self.stats.hops += t.hops;
+        self.stats.latency_cycles += t.latency_cycles;
+        for &l in &t.touched {
+            let l = l as usize;
+            self.busy[l] += t.busy[l];
+            self.msgs[l] += t.msgs[l];
+            t.busy[l] = 0;
+            t.msgs[l] = 0;
+        }
+        t.touched.clear();
+        (t.messages, t.bytes, t.hops, t.latency_cycles) = (0, 0, 0, 0);
+    }
+
     /// Close a quantum of `cycles`: fold its link utilisation into the estimates (M/D/1 delay
     /// from the smoothed utilisation) and the run counters.
     pub fn end_quantum(&mut self, cycles: u64) {
@@ -377,6 +447,32 @@ mod tests {
         // a route that avoids the hot spot's links is not slowed
         assert_eq!(n.latency(7, 63, DATA_BYTES), 7 * 3 + 2);
         assert!(n.stats.max_utilisation(1000) > 0.5);
+    }
+
+    #[test]
+    fn traffic_recorded_apart_adds_up_to_the_same_network() {
+        for net in ["mesh", "bus"] {
+            let mut a = Noc::new(&sys(net, 16));
+            let mut b = a.clone();
+            let (mut t1, mut t2) = (Traffic::default(), Traffic::default());
+            for i in 0..40u32 {
+                let (src, dst) = (i % 16, (i * 7) % 16);
+                a.record(src, dst, if i % 3 == 0 { DATA_BYTES } else { CTRL_BYTES });
+                let t = if i % 2 == 0 { &mut t1 } else { &mut t2 };
+                b.record_into(
+                    t,
+                    src,
+                    dst,
+                    if i % 3 == 0 { DATA_BYTES } else { CTRL_BYTES },
+                );
+            }
+            b.add(&mut t2);
+            b.add(&mut t1);
+            a.end_quantum(100);
+            b.end_quantum(100);
+            assert_eq!(a.stats, b.stats, "{net}");
+            assert_eq!(a.delay, b.delay, "{net}");
+        }
     }
 
     #[test]

@@ -541,6 +541,13 @@ impl Cache {
         self.stats = CacheStats::default();
     }
 
+    /// What [`Cache::invalidate`] would return, without side effects: whether `line` is
+    /// present and dirty, or `None` when it is not present.
+    pub fn peek_dirty(&self, line: u64) -> Option<bool> {
+        let (b, w) = self.find(line)?;
+        Some(self.data[b + self.ways + w] & DIRTY != 0)
+    }
+
     /// Remove `line` (a coherence invalidation); returns whether it was present and dirty,
     /// or `None` when it was not present. Replacement state is left as it is: the freed way
     /// is the first victim candidate since it is invalid.

@@ -200,6 +200,20 @@ pub struct ProtocolStats {
     pub llc_evictions: u64,
 }
 
+impl ProtocolStats {
+    /// Add `o`'s counters.
+    pub fn add(&mut self, o: &ProtocolStats) {
+        self.reads += o.reads;
+        self.writes += o.writes;
+        self.upgrades += o.upgrades;
+        self.invalidations += o.invalidations;
+        self.downgrades += o.downgrades;
+        self.forwards += o.forwards;
+        self.writebacks += o.writebacks;
+        self.llc_evictions += o.llc_evictions;
+    }
+}
+
 /// The full-map directory.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {

@@ -6,25 +6,38 @@
 //!
 //! 1. *Parallel phase.* Every runnable core runs until its clock reaches the end of the
 //!    current quantum (default 100 ns, `system.quantum_ns`) — or it reaches a synchronisation
-//!    event or the end of its thread. Cores are sharded over host worker threads (rayon). A
-//!    core touches only its own state: private caches hit and miss as usual; a request to the
-//!    shared levels (L2 miss, upgrade, writeback) is *answered* from a read-only view of the
-//!    shared state as it was at the start of the quantum (directory, LLC contents, network
-//!    and DRAM contention estimates) and *logged*.
-//! 2. *Serial phase (the barrier).* The logged requests of all cores are sorted by
-//!    (time, core, sequence) and applied to the directory, LLC slices, network and DRAM
-//!    queues in that order: invalidations and downgrades reach the other cores' private
-//!    caches, lines are filled and evicted, DRAM requests go through the exact bandwidth
-//!    queue (a load that the exact queue finishes later than estimated holds its core until
-//!    that real completion at the next quantum), and misses are classified. Then the
-//!    synchronisation events the cores stopped at are handled in (time, core) order: barriers
-//!    release when every live thread arrived, waits consume wakes, joins wait for exits;
-//!    a blocked core's clock jumps to its wake-up time and the gap is charged to `sync`.
-//!    Finally the contention estimates are updated from the quantum's traffic.
+//!    event or the end of its thread. A core touches only its own state: private caches hit
+//!    and miss as usual; a request to the shared levels (L2 miss, upgrade, writeback) is
+//!    *answered* from a read-only view of the shared state as it was at the start of the
+//!    quantum (directory, LLC contents, network and DRAM contention estimates) and *logged*,
+//!    in one log per home shard (below).
+//! 2. *The barrier, in three parts.* (a) *Home shards*, in parallel: the shared state is split
+//!    into home shards — an LLC slice's sets and directory entries, cut by the line's low
+//!    address bits (the set index), so a line, its set and its directory entry live in exactly
+//!    one shard, at least 16 shards in all. Each shard sorts the quantum's requests for its
+//!    lines by (time, core, sequence) and applies them: directory, LLC, miss classification.
+//!    What it decides about anything else is written down with the request's key: messages
+//!    (network traffic, whose sums do not depend on order), DRAM accesses per controller,
+//!    and changes to other cores' private state (invalidations, shared/exclusive grants).
+//!    (b) *DRAM controllers*, in parallel: each applies its accesses from all shards in key
+//!    order to its exact bandwidth queue (a load that the exact queue finishes later than
+//!    estimated holds its core until that real completion at the next quantum). (c) *Serial*:
+//!    the traffic is added to the network, and the synchronisation events the cores stopped
+//!    at are handled in (time, core) order: barriers release when every live thread arrived,
+//!    waits consume wakes, joins wait for exits; a blocked core's clock jumps to its wake-up
+//!    time and the gap is charged to `sync`. The contention estimates are updated from the
+//!    quantum's traffic. Each core applies the changes to its private caches, in key order,
+//!    at the start of its next quantum.
 //!
 //! Nothing in a core's parallel phase depends on another core's progress in the same
-//! quantum, and the serial phase is a pure function of the sorted logs, so the statistics
-//! are identical for any number of host threads. The price is the usual lax-synchronisation
+//! quantum, every part of the barrier applies its work in key order, and a shard's or a
+//! controller's state depends only on its own requests (the relative order of two requests
+//! in one shard is their global order), so the results are exactly those of applying every
+//! request of the quantum in (time, core, sequence) order on one thread — identical for any
+//! number of host threads and home shards (tested). Host threads are a fixed gang
+//! (`gang`): idle workers spin briefly on a phase counter instead of sleeping, work is
+//! split by each core's measured cost, and the calling thread finishes whatever the others
+//! have not claimed. The price of the quantum is the usual lax-synchronisation
 //! error: within one quantum a core does not see the other cores' writes (an invalidation
 //! takes effect at the barrier), so sharing that ping-pongs faster than the quantum is seen
 //! at quantum granularity — use a smaller quantum to study it.
@@ -43,9 +56,10 @@
 //! assert!(t.true_sharing > 0 && t.false_sharing == 0);
 //! ```
 
+mod gang;
 pub mod report;
 
-use crate::config::{Config, CoreModel};
+use crate::config::{Config, CoreModel, Replacement};
 use crate::core::Stop;
 use crate::core::interval::IntervalCore;
 use crate::dram::Controller;
@@ -54,12 +68,19 @@ use crate::frontend::{InstrStream, SyncOp};
 use crate::memory::cache::{Cache, Victim};
 use crate::memory::coherence::{CoreSet, Directory, LineMap, Mesi, Op};
 use crate::memory::{Level, Request, Uncore};
-use crate::noc::{CTRL_BYTES, DATA_BYTES, Noc, Topology};
+use crate::noc::{CTRL_BYTES, DATA_BYTES, Noc, Topology, Traffic};
 use crate::stats::Component;
 use anyhow::{Result, bail};
+use gang::{Gang, balance};
 use report::{CoherenceStats, CoreResult, HostStats, MultiStats};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
+
+/// At least this many home shards, so that the barrier's work splits over host threads even
+/// when there is a single LLC slice.
+const MIN_HOMES: u32 = 16;
+/// A home shard's part of an LLC slice keeps at least this many sets.
+const MIN_HOME_SETS: u64 = 64;
 
 /// Kind of a logged shared-level request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,35 +106,115 @@ struct Req {
     est: u64,
 }
 
+/// Orders everything a barrier does: the request's (time, core, sequence), then the step
+/// within the request.
+type Key = (u64, u32, u32, u8);
+
+/// A change to one core's private state decided at a barrier; the core applies its changes,
+/// in key order, before it runs again.
+#[derive(Clone, Copy, Debug)]
+struct CoreOp {
+    key: Key,
+    line: u64,
+    what: What,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum What {
+    /// Another core's write or an LLC eviction takes the line away.
+    Invalidate,
+    /// The core now holds the line shared (a store to it is an upgrade miss), or not.
+    Shared(bool),
+}
+
+/// A DRAM access decided by a home shard, applied by its controller in key order.
+#[derive(Clone, Copy, Debug)]
+struct DramOp {
+    key: Key,
+    /// Arrival at the controller.
+    at: u64,
+    /// A read (`None`: a writeback).
+    read: Option<DramRead>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct DramRead {
+    core: u32,
+    node: u32,
+    /// The ready time the core was given.
+    est: u64,
+    /// A demand load: it retires no earlier than its data arrives.
+    load: bool,
+}
+
 /// A core's view of the coherence state that only it changes during a quantum.
 struct CoreLocal {
     id: u32,
     node: u32,
     /// Lines this core holds shared (a store to one is an upgrade miss).
     readonly: LineMap<()>,
-    /// Lines another core's write took away, with the word that write touched.
-    invalidated: LineMap<u8>,
-    log: Vec<Req>,
+    /// The quantum's shared-level requests, per home shard.
+    log: Vec<Vec<Req>>,
     seq: u32,
     miss_addr: u64,
     debt: u64,
     /// Per DRAM controller: when this core's fair share of it is next free.
     vq: Vec<u64>,
+    /// Counters kept by the core itself (the barrier's are kept per home shard).
     stats: CoherenceStats,
+    /// The last barrier's changes to this core, gathered from the home shards.
+    ops: Vec<CoreOp>,
+    /// Host nanoseconds of the last quanta (smoothed): the load-balancing weight.
+    cost: u64,
+}
+
+/// One home shard of the shared state: the lines of one LLC slice whose low address bits are
+/// `sub` — that part of the slice's sets, their directory entries, and everything the
+/// barrier decides about them. The shards of a slice together behave exactly as the whole
+/// slice: a set of the slice lies in exactly one shard (the set index is the line's low bits),
+/// and a directory entry concerns one line.
+struct Home {
+    slice: u32,
+    sub: u64,
+    llc: Cache,
+    dir: Directory,
+    /// Per line: the cores that ever requested it (cold-miss classification).
+    seen: LineMap<CoreSet>,
+    /// Per core: lines of this shard another core's write took away, with the word it touched.
+    inval: Vec<LineMap<u8>>,
+    /// Per core: what this shard's requests counted for it.
+    stats: Vec<CoherenceStats>,
+    /// Per line: private copies invalidated at the current barrier.
+    gone: LineMap<CoreSet>,
+    /// The current barrier's requests, sorted.
+    reqs: Vec<Req>,
+    /// Outputs of the current barrier: messages, DRAM accesses per controller, changes per core.
+    traffic: Traffic,
+    dram: Vec<Vec<DramOp>>,
+    ops: Vec<Vec<CoreOp>>,
+    /// Requests at the last barrier (the load-balancing weight).
+    load: u64,
+}
+
+/// A DRAM controller with its part of the barrier.
+struct Ctrl {
+    c: Controller,
+    ops: Vec<DramOp>,
+    /// Loads whose data the exact queue delivers later than the core was told: (core, time).
+    late: Vec<(u32, u64)>,
 }
 
 /// Everything shared: read-only while the cores run, updated at the barriers.
 struct Shared {
     topo: Topology,
     noc: Noc,
-    dir: Directory,
-    llc: Vec<Cache>,
-    ctrls: Vec<Controller>,
+    homes: Vec<Home>,
+    ctrls: Vec<Ctrl>,
+    /// log2 of the home shards per slice.
+    sub_bits: u32,
     l3_latency: u64,
     /// Per core: cycles for its private levels to supply a forwarded line.
     forward_latency: Vec<u64>,
-    /// Per line: the cores that ever requested it (cold-miss classification).
-    seen: LineMap<CoreSet>,
 }
 
 /// Whether a core can run, waits, or has finished.
@@ -154,24 +255,34 @@ struct View<'a> {
 }
 
 impl Shared {
+    /// The LLC slice and home shard of `line`.
+    #[inline]
+    fn home_of(&self, line: u64) -> (u32, usize) {
+        let s = self.topo.slice_of(line);
+        let sub = line & ((1 << self.sub_bits) - 1);
+        (s, ((s as u64) << self.sub_bits | sub) as usize)
+    }
+
     /// Latency of a request of `kind` by core `c` at `now`, from the state at the start of the
     /// quantum; also whether a read will be granted shared.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn estimate(
         &self,
         c: u32,
         node: u32,
         line: u64,
+        (s, h): (u32, usize),
         kind: Kind,
         now: u64,
         vq: &mut [u64],
     ) -> (u64, Level, bool) {
-        let s = self.topo.slice_of(line);
+        let home = &self.homes[h];
         let sn = self.topo.slice_node(s);
         let t = now + self.noc.latency(node, sn, CTRL_BYTES) + self.l3_latency;
         let exclusive = matches!(kind, Kind::ReadEx | Kind::Upgrade);
         let mut shared = false;
-        if let Some(e) = self.dir.get(line) {
+        if let Some(e) = home.dir.get(line) {
             if let Some(o) = e.owner
                 && o as u32 != c
             {
@@ -206,7 +317,7 @@ impl Shared {
         if kind == Kind::Upgrade {
             return (t + self.noc.latency(sn, node, CTRL_BYTES), Level::L3, false);
         }
-        if self.llc[s as usize].contains(line) {
+        if home.llc.contains(line >> self.sub_bits) {
             return (
                 t + self.noc.latency(sn, node, DATA_BYTES),
                 Level::L3,
@@ -216,7 +327,7 @@ impl Shared {
         let k = self.topo.controller_of(line);
         let kn = self.topo.controller_node(k);
         let at = t + self.noc.latency(sn, kn, CTRL_BYTES);
-        let r = self.ctrls[k as usize].predict(at, &mut vq[k as usize])
+        let r = self.ctrls[k as usize].c.predict(at, &mut vq[k as usize])
             + self.noc.latency(kn, node, DATA_BYTES);
         (r, Level::Dram, shared)
     }
@@ -224,14 +335,14 @@ impl Shared {
 
 impl View<'_> {
     #[inline]
-    fn log(&mut self, time: u64, line: u64, kind: Kind, est: u64) {
+    fn log(&mut self, h: usize, time: u64, line: u64, kind: Kind, est: u64) {
         let word = if self.l.miss_addr >> 6 == line {
             ((self.l.miss_addr & 63) >> 3) as u8
         } else {
             0xff
         };
         self.l.seq += 1;
-        self.l.log.push(Req {
+        self.l.log[h].push(Req {
             time,
             core: self.l.id,
             seq: self.l.seq,
@@ -251,22 +362,30 @@ impl Uncore for View<'_> {
             Request::ReadExclusive => Kind::ReadEx,
             Request::Prefetch => Kind::Prefetch,
         };
-        let (ready, level, shared) =
-            self.s
-                .estimate(self.l.id, self.l.node, line, kind, now, &mut self.l.vq);
+        let home = self.s.home_of(line);
+        let (ready, level, shared) = self.s.estimate(
+            self.l.id,
+            self.l.node,
+            line,
+            home,
+            kind,
+            now,
+            &mut self.l.vq,
+        );
         if shared {
             self.l.readonly.insert(line, ());
         } else {
             self.l.readonly.remove(&line);
         }
-        self.log(now, line, kind, ready);
+        self.log(home.1, now, line, kind, ready);
         (ready, level)
     }
 
     #[inline]
     fn writeback(&mut self, _core: u32, line: u64, now: u64) {
         self.l.readonly.remove(&line);
-        self.log(now, line, Kind::Writeback, now);
+        let h = self.s.home_of(line).1;
+        self.log(h, now, line, Kind::Writeback, now);
     }
 
     #[inline]
@@ -276,15 +395,17 @@ impl Uncore for View<'_> {
             return None;
         }
         self.l.miss_addr = addr;
+        let home = self.s.home_of(line);
         let (ready, _, _) = self.s.estimate(
             self.l.id,
             self.l.node,
             line,
+            home,
             Kind::Upgrade,
             now,
             &mut self.l.vq,
         );
-        self.log(now, line, Kind::Upgrade, ready);
+        self.log(home.1, now, line, Kind::Upgrade, ready);
         Some(ready)
     }
 
@@ -295,6 +416,52 @@ impl Uncore for View<'_> {
 }
 
 impl Slot {
+    /// The core's part of a quantum: apply what the last barrier decided about its private
+    /// state, then run until `until`.
+    fn quantum(&mut self, shared: &Shared, until: u64) {
+        let t0 = Instant::now();
+        self.apply_barrier(&shared.homes);
+        self.step(shared, until);
+        let ns = t0.elapsed().as_nanos() as u64;
+        self.local.cost = (self.local.cost + ns) / 2;
+    }
+
+    fn apply_barrier(&mut self, homes: &[Home]) {
+        let l = &mut self.local;
+        for log in &mut l.log {
+            log.clear();
+        }
+        l.ops.clear();
+        let mut sources = 0;
+        for h in homes {
+            let ops = &h.ops[l.id as usize];
+            if !ops.is_empty() {
+                sources += 1;
+                l.ops.extend_from_slice(ops);
+            }
+        }
+        if sources > 1 {
+            l.ops.sort_unstable_by_key(|o| o.key);
+        }
+        let m = &mut self.core.mem;
+        for o in &l.ops {
+            match o.what {
+                What::Invalidate => {
+                    m.l1d.invalidate(o.line);
+                    m.l1i.invalidate(o.line);
+                    m.l2.invalidate(o.line);
+                    l.readonly.remove(&o.line);
+                }
+                What::Shared(true) => {
+                    l.readonly.insert(o.line, ());
+                }
+                What::Shared(false) => {
+                    l.readonly.remove(&o.line);
+                }
+            }
+        }
+    }
+
     fn step(&mut self, shared: &Shared, until: u64) {
         if self.state != State::Run || self.error.is_some() {
             return;
@@ -317,13 +484,258 @@ impl Slot {
         }
     }
 
-    fn invalidate(&mut self, line: u64) -> bool {
-        let m = &mut self.core.mem;
-        let a = m.l1d.invalidate(line).unwrap_or(false);
-        let b = m.l1i.invalidate(line).unwrap_or(false);
-        let c = m.l2.invalidate(line).unwrap_or(false);
-        self.local.readonly.remove(&line);
-        a || b || c
+    /// Whether the private caches hold `line` dirty (what invalidating it would write back).
+    fn holds_dirty(&self, line: u64) -> bool {
+        let m = &self.core.mem;
+        m.l1d.peek_dirty(line).unwrap_or(false)
+            || m.l1i.peek_dirty(line).unwrap_or(false)
+            || m.l2.peek_dirty(line).unwrap_or(false)
+    }
+}
+
+/// The cores as the home shards see them at a barrier: their logs and private caches, read
+/// only.
+struct Cores<'a>(&'a [Slot]);
+
+// SAFETY: `Cores` reads only the cores' logs (`Vec<Req>`) and private caches (`Cache`), which
+// are `Sync`, and nothing changes any core while the home shards run; a core's other parts
+// (its instruction stream) are never reached through it.
+unsafe impl std::marker::Sync for Cores<'_> {}
+
+impl Cores<'_> {
+    fn log(&self, core: usize, home: usize) -> &[Req] {
+        &self.0[core].local.log[home]
+    }
+    fn holds_dirty(&self, core: usize, line: u64) -> bool {
+        self.0[core].holds_dirty(line)
+    }
+}
+
+/// What a home shard reads at a barrier.
+struct Ctx<'a> {
+    topo: &'a Topology,
+    noc: &'a Noc,
+    slots: Cores<'a>,
+    sub_bits: u32,
+    l3_latency: u64,
+}
+
+impl Home {
+    /// This shard's part of a barrier: its requests of the quantum, from all cores, applied in
+    /// (time, core, sequence) order.
+    fn barrier(&mut self, id: usize, cx: &Ctx) {
+        let mut reqs = std::mem::take(&mut self.reqs);
+        reqs.clear();
+        for c in 0..cx.slots.0.len() {
+            reqs.extend_from_slice(cx.slots.log(c, id));
+        }
+        reqs.sort_unstable_by_key(|r| (r.time, r.core, r.seq));
+        for d in &mut self.dram {
+            d.clear();
+        }
+        for o in &mut self.ops {
+            o.clear();
+        }
+        self.gone.clear();
+        self.load = reqs.len() as u64;
+        for r in &reqs {
+            self.apply(r, cx);
+        }
+        self.reqs = reqs;
+    }
+
+    #[inline]
+    fn op(&mut self, core: u32, key: Key, line: u64, what: What) {
+        self.ops[core as usize].push(CoreOp { key, line, what });
+    }
+
+    /// Apply one logged request.
+    fn apply(&mut self, r: &Req, cx: &Ctx) {
+        let c = r.core;
+        let line = r.line;
+        let part = line >> cx.sub_bits;
+        let sn = cx.topo.slice_node(self.slice);
+        let node = cx.topo.core_node(c);
+        let mut step = 0u8;
+        let mut key = || {
+            step += 1;
+            (r.time, r.core, r.seq, step)
+        };
+        if r.kind == Kind::Writeback {
+            self.dir.access(c, line, Op::Evict { dirty: true });
+            cx.noc.record_into(&mut self.traffic, node, sn, DATA_BYTES);
+            if self.llc.probe(part, true).is_none()
+                && let Some(v) = self.llc.fill(part, r.time, true, false)
+            {
+                self.victim(v, r.time, &mut key, cx);
+            }
+            return;
+        }
+        let demand = matches!(r.kind, Kind::Read | Kind::ReadEx);
+        {
+            let seen = self.seen.entry(line).or_default();
+            let first = !seen.contains(c);
+            seen.insert(c);
+            let inval = &mut self.inval[c as usize];
+            let st = &mut self.stats[c as usize];
+            if demand {
+                if let Some(w) = inval.remove(&line) {
+                    if w == r.word || w == 0xff || r.word == 0xff {
+                        st.true_sharing += 1;
+                    } else {
+                        st.false_sharing += 1;
+                    }
+                } else if first {
+                    st.cold += 1;
+                } else {
+                    st.capacity += 1;
+                }
+            } else if r.kind == Kind::Upgrade {
+                st.upgrades += 1;
+                inval.remove(&line);
+            }
+        }
+        cx.noc.record_into(&mut self.traffic, node, sn, CTRL_BYTES);
+        let op = if matches!(r.kind, Kind::Read | Kind::Prefetch) {
+            Op::Read
+        } else {
+            Op::Write
+        };
+        let out = self.dir.access(c, line, op);
+        for v in out.invalidate.iter() {
+            self.op(v, key(), line, What::Invalidate);
+            self.gone.entry(line).or_default().insert(v);
+            let inval = &mut self.inval[v as usize];
+            if inval.len() > 1 << 16 {
+                inval.clear();
+            }
+            inval.insert(line, r.word);
+            self.stats[v as usize].invalidated += 1;
+            let vn = cx.topo.core_node(v);
+            cx.noc.record_into(&mut self.traffic, sn, vn, CTRL_BYTES);
+            cx.noc.record_into(&mut self.traffic, vn, node, CTRL_BYTES);
+        }
+        self.op(
+            c,
+            key(),
+            line,
+            What::Shared(out.grant == Some(Mesi::Shared)),
+        );
+        if let Some(o) = out.forward_from {
+            let on = cx.topo.core_node(o);
+            cx.noc.record_into(&mut self.traffic, sn, on, CTRL_BYTES);
+            cx.noc.record_into(&mut self.traffic, on, node, DATA_BYTES);
+            self.stats[c as usize].remote += 1;
+            if out.downgrade {
+                self.op(o, key(), line, What::Shared(true));
+            }
+            return;
+        }
+        if out.upgrade {
+            cx.noc.record_into(&mut self.traffic, sn, node, CTRL_BYTES);
+            return;
+        }
+        let hit = if r.kind == Kind::Prefetch {
+            self.llc.probe(part, false)
+        } else {
+            self.llc.access(part, false)
+        };
+        if hit.is_some() {
+            self.stats[c as usize].llc_hits += 1;
+            cx.noc.record_into(&mut self.traffic, sn, node, DATA_BYTES);
+            return;
+        }
+        let k = cx.topo.controller_of(line) as usize;
+        let kn = cx.topo.controller_node(k as u32);
+        let at = r.time
+            + cx.noc.latency(node, sn, CTRL_BYTES)
+            + cx.l3_latency
+            + cx.noc.latency(sn, kn, CTRL_BYTES);
+        cx.noc.record_into(&mut self.traffic, sn, kn, CTRL_BYTES);
+        self.dram[k].push(DramOp {
+            key: key(),
+            at,
+            read: Some(DramRead {
+                core: c,
+                node,
+                est: r.est,
+                load: r.kind == Kind::Read,
+            }),
+        });
+        cx.noc.record_into(&mut self.traffic, kn, node, DATA_BYTES);
+        self.stats[c as usize].dram_reads += 1;
+        // The LLC's fill times are never read in a multi-core run (a line present in the
+        // LLC is a hit whatever its fill time), so the line is installed with its arrival
+        // time at the controller; its real completion is known only to the controller.
+        if let Some(v) = self.llc.fill(part, at, false, r.kind == Kind::Prefetch) {
+            self.victim(v, r.time, &mut key, cx);
+        }
+    }
+
+    /// The LLC evicted `v`: back-invalidate the private copies the directory knows of and
+    /// write dirty data to memory.
+    fn victim(&mut self, v: Victim, now: u64, key: &mut impl FnMut() -> Key, cx: &Ctx) {
+        let line = (v.line << cx.sub_bits) | self.sub;
+        let holders = self.dir.drop_line(line);
+        let mut dirty = v.dirty;
+        for h in holders.iter() {
+            let gone = self.gone.entry(line).or_default();
+            if !gone.contains(h) {
+                dirty |= cx.slots.holds_dirty(h as usize, line);
+                gone.insert(h);
+            }
+            self.op(h, key(), line, What::Invalidate);
+        }
+        if dirty {
+            let k = cx.topo.controller_of(line) as usize;
+            self.dram[k].push(DramOp {
+                key: key(),
+                at: now,
+                read: None,
+            });
+        }
+    }
+}
+
+impl Ctrl {
+    /// This controller's part of a barrier: the DRAM accesses all home shards decided, in key
+    /// order, through the exact bandwidth queue.
+    #[allow(clippy::too_many_arguments)]
+    fn barrier(
+        &mut self,
+        k: usize,
+        homes: &[Home],
+        topo: &Topology,
+        noc: &Noc,
+        q_end: u64,
+        quantum: u64,
+    ) {
+        self.ops.clear();
+        let mut sources = 0;
+        for h in homes {
+            if !h.dram[k].is_empty() {
+                sources += 1;
+                self.ops.extend_from_slice(&h.dram[k]);
+            }
+        }
+        if sources > 1 {
+            self.ops.sort_unstable_by_key(|o| o.key);
+        }
+        self.late.clear();
+        let kn = topo.controller_node(k as u32);
+        for o in &self.ops {
+            match o.read {
+                Some(r) => {
+                    let done = self.c.read(r.core, o.at);
+                    let actual = done + noc.latency(kn, r.node, DATA_BYTES);
+                    if r.load && actual > r.est {
+                        self.late.push((r.core, actual));
+                    }
+                }
+                None => self.c.write(o.at),
+            }
+        }
+        self.c.end_quantum(q_end, quantum);
     }
 }
 
@@ -427,132 +839,6 @@ impl Sync {
     }
 }
 
-/// Apply one logged request at the barrier.
-fn apply(sh: &mut Shared, slots: &mut [Slot], r: &Req) {
-    let c = r.core;
-    let line = r.line;
-    let s = sh.topo.slice_of(line) as usize;
-    let sn = sh.topo.slice_node(s as u32);
-    let node = sh.topo.core_node(c);
-    if r.kind == Kind::Writeback {
-        sh.dir.access(c, line, Op::Evict { dirty: true });
-        sh.noc.record(node, sn, DATA_BYTES);
-        if sh.llc[s].probe(line, true).is_none()
-            && let Some(v) = sh.llc[s].fill(line, r.time, true, false)
-        {
-            llc_victim(sh, slots, v, r.time);
-        }
-        return;
-    }
-    let demand = matches!(r.kind, Kind::Read | Kind::ReadEx);
-    {
-        let seen = sh.seen.entry(line).or_default();
-        let first = !seen.contains(c);
-        seen.insert(c);
-        let l = &mut slots[c as usize].local;
-        if demand {
-            if let Some(w) = l.invalidated.remove(&line) {
-                if w == r.word || w == 0xff || r.word == 0xff {
-                    l.stats.true_sharing += 1;
-                } else {
-                    l.stats.false_sharing += 1;
-                }
-            } else if first {
-                l.stats.cold += 1;
-            } else {
-                l.stats.capacity += 1;
-            }
-        } else if r.kind == Kind::Upgrade {
-            l.stats.upgrades += 1;
-            l.invalidated.remove(&line);
-        }
-    }
-    sh.noc.record(node, sn, CTRL_BYTES);
-    let op = if matches!(r.kind, Kind::Read | Kind::Prefetch) {
-        Op::Read
-    } else {
-        Op::Write
-    };
-    let out = sh.dir.access(c, line, op);
-    for v in out.invalidate.iter() {
-        let vs = &mut slots[v as usize];
-        vs.invalidate(line);
-        if vs.local.invalidated.len() > 1 << 16 {
-            vs.local.invalidated.clear();
-        }
-        vs.local.invalidated.insert(line, r.word);
-        vs.local.stats.invalidated += 1;
-        let vn = sh.topo.core_node(v);
-        sh.noc.record(sn, vn, CTRL_BYTES);
-        sh.noc.record(vn, node, CTRL_BYTES);
-    }
-    {
-        let l = &mut slots[c as usize].local;
-        if out.grant == Some(Mesi::Shared) {
-            l.readonly.insert(line, ());
-        } else {
-            l.readonly.remove(&line);
-        }
-    }
-    if let Some(o) = out.forward_from {
-        let on = sh.topo.core_node(o);
-        sh.noc.record(sn, on, CTRL_BYTES);
-        sh.noc.record(on, node, DATA_BYTES);
-        slots[c as usize].local.stats.remote += 1;
-        if out.downgrade {
-            slots[o as usize].local.readonly.insert(line, ());
-        }
-        return;
-    }
-    if out.upgrade {
-        sh.noc.record(sn, node, CTRL_BYTES);
-        return;
-    }
-    let hit = if r.kind == Kind::Prefetch {
-        sh.llc[s].probe(line, false)
-    } else {
-        sh.llc[s].access(line, false)
-    };
-    if hit.is_some() {
-        slots[c as usize].local.stats.llc_hits += 1;
-        sh.noc.record(sn, node, DATA_BYTES);
-        return;
-    }
-    let k = sh.topo.controller_of(line) as usize;
-    let kn = sh.topo.controller_node(k as u32);
-    let t_ctrl = r.time
-        + sh.noc.latency(node, sn, CTRL_BYTES)
-        + sh.l3_latency
-        + sh.noc.latency(sn, kn, CTRL_BYTES);
-    sh.noc.record(sn, kn, CTRL_BYTES);
-    let done = sh.ctrls[k].read(c, t_ctrl);
-    let actual = done + sh.noc.latency(kn, node, DATA_BYTES);
-    sh.noc.record(kn, node, DATA_BYTES);
-    let l = &mut slots[c as usize].local;
-    l.stats.dram_reads += 1;
-    if r.kind == Kind::Read && actual > r.est {
-        // the load retires no earlier than its data arrives
-        l.debt = l.debt.max(actual);
-    }
-    if let Some(v) = sh.llc[s].fill(line, done, false, r.kind == Kind::Prefetch) {
-        llc_victim(sh, slots, v, r.time);
-    }
-}
-
-/// The LLC evicted `v`: back-invalidate the private copies the directory knows of and write
-/// dirty data to memory.
-fn llc_victim(sh: &mut Shared, slots: &mut [Slot], v: Victim, now: u64) {
-    let holders = sh.dir.drop_line(v.line);
-    let mut dirty = v.dirty;
-    for h in holders.iter() {
-        dirty |= slots[h as usize].invalidate(v.line);
-    }
-    if dirty {
-        let k = sh.topo.controller_of(v.line) as usize;
-        sh.ctrls[k].write(now);
-    }
-}
-
 /// Check that per-core configurations fit one system: interval model, one clock.
 fn check_configs(base: &Config, cores: &[Config]) -> Result<()> {
     if cores.len() != base.system.cores as usize {
@@ -576,6 +862,22 @@ fn check_configs(base: &Config, cores: &[Config]) -> Result<()> {
     Ok(())
 }
 
+/// log2 of the home shards per LLC slice: enough for [`MIN_HOMES`] shards in all, while each
+/// keeps [`MIN_HOME_SETS`] sets; one per slice under random replacement (whose generator is
+/// per cache, so splitting would change the choices).
+fn sub_bits(base: &Config, slices: u32) -> u32 {
+    let l3 = &base.l3;
+    let sets = (l3.size.0 / crate::config::LINE_BYTES / l3.ways.max(1) as u64).max(1);
+    let mut bits = 0;
+    while l3.replacement != Replacement::Random
+        && (slices << bits) < MIN_HOMES
+        && sets >> (bits + 1) >= MIN_HOME_SETS
+    {
+        bits += 1;
+    }
+    bits
+}
+
 /// Simulate `streams` (one per core, thread *i* on core *i*) on the system `base` describes,
 /// with per-core configurations `cores` (from [`per_core_configs`]). `progress` is called
 /// after quanta with the instructions simulated so far.
@@ -585,6 +887,38 @@ pub fn run(
     streams: Vec<Box<dyn InstrStream + Send>>,
     label: &str,
     opts: Options,
+    progress: impl FnMut(u64),
+) -> Result<MultiStats> {
+    run_split(base, cores, streams, label, opts, None, progress)
+}
+
+/// [`run`] with the number of home shards per LLC slice chosen by the caller (log2; `None`:
+/// [`sub_bits`]'s choice). The results never depend on it.
+fn run_split(
+    base: &Config,
+    cores: &[Config],
+    streams: Vec<Box<dyn InstrStream + Send>>,
+    label: &str,
+    opts: Options,
+    split: Option<u32>,
+    progress: impl FnMut(u64),
+) -> Result<MultiStats> {
+    let inner = gang::Inner::new(opts.host_threads);
+    std::thread::scope(|scope| {
+        let gang = Gang::start(scope, &inner);
+        run_on(&gang, base, cores, streams, label, opts, split, progress)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_on(
+    gang: &Gang,
+    base: &Config,
+    cores: &[Config],
+    streams: Vec<Box<dyn InstrStream + Send>>,
+    label: &str,
+    opts: Options,
+    split: Option<u32>,
     mut progress: impl FnMut(u64),
 ) -> Result<MultiStats> {
     check_configs(base, cores)?;
@@ -593,6 +927,8 @@ pub fn run(
         bail!("{} thread streams for {n} cores", streams.len());
     }
     let topo = Topology::new(&base.system);
+    let sub_bits = split.unwrap_or_else(|| sub_bits(base, topo.slices));
+    let nhomes = (topo.slices as usize) << sub_bits;
     let mut slots: Vec<Slot> = cores
         .iter()
         .zip(streams)
@@ -604,13 +940,14 @@ pub fn run(
                 id: i as u32,
                 node: topo.core_node(i as u32),
                 readonly: LineMap::default(),
-                invalidated: LineMap::default(),
-                log: Vec::new(),
+                log: vec![Vec::new(); nhomes],
                 seq: 0,
                 miss_addr: 0,
                 debt: 0,
                 vq: vec![0; topo.controllers as usize],
                 stats: CoherenceStats::default(),
+                ops: Vec::new(),
+                cost: 0,
             },
             state: State::Run,
             finish: 0,
@@ -618,21 +955,47 @@ pub fn run(
             at_event: false,
         })
         .collect();
+    let l3 = &base.l3;
+    let l3_sets = l3.size.0 / crate::config::LINE_BYTES / l3.ways as u64;
     let mut sh = Shared {
         noc: Noc::new(&base.system),
-        dir: Directory::new(),
-        llc: (0..topo.slices)
-            .map(|_| Cache::from_config("l3", &base.l3))
+        homes: (0..nhomes)
+            .map(|h| Home {
+                slice: (h >> sub_bits) as u32,
+                sub: (h & ((1 << sub_bits) - 1)) as u64,
+                llc: Cache::new(
+                    "l3",
+                    l3_sets >> sub_bits,
+                    l3.ways,
+                    l3.latency,
+                    l3.replacement,
+                    l3.mshrs,
+                ),
+                dir: Directory::new(),
+                seen: LineMap::default(),
+                inval: vec![LineMap::default(); n],
+                stats: vec![CoherenceStats::default(); n],
+                gone: LineMap::default(),
+                reqs: Vec::new(),
+                traffic: Traffic::default(),
+                dram: vec![Vec::new(); topo.controllers as usize],
+                ops: vec![Vec::new(); n],
+                load: 0,
+            })
             .collect(),
         ctrls: (0..topo.controllers)
-            .map(|_| Controller::new(base.dram_latency_cycles(), base.dram_cycles_per_line()))
+            .map(|_| Ctrl {
+                c: Controller::new(base.dram_latency_cycles(), base.dram_cycles_per_line()),
+                ops: Vec::new(),
+                late: Vec::new(),
+            })
             .collect(),
-        l3_latency: base.l3.latency as u64,
+        sub_bits,
+        l3_latency: l3.latency as u64,
         forward_latency: cores
             .iter()
             .map(|c| (c.l2.latency + c.l1d.latency) as u64)
             .collect(),
-        seen: LineMap::default(),
         topo,
     };
     let mut sync = Sync {
@@ -641,51 +1004,66 @@ pub fn run(
         ..Sync::default()
     };
     let quantum = base.quantum_cycles();
-    let pool = if opts.host_threads > 1 {
-        Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(opts.host_threads)
-                .build()?,
-        )
-    } else {
-        None
-    };
+    let threads = gang.threads();
+    let core_order: Vec<u32> = (0..n as u32).collect();
+    let home_order: Vec<u32> = (0..nhomes as u32).collect();
+    let ctrl_order: Vec<u32> = (0..sh.ctrls.len() as u32).collect();
+    let mut bounds = Vec::new();
     let start = Instant::now();
     let cpu0 = report::cpu_seconds();
-    let mut serial = std::time::Duration::ZERO;
+    let mut barrier_time = std::time::Duration::ZERO;
     let mut q_end = quantum;
     let mut quanta = 0u64;
-    let mut reqs: Vec<Req> = Vec::new();
     loop {
-        // 1. parallel phase
-        match &pool {
-            Some(p) => {
-                use rayon::prelude::*;
-                let shr = &sh;
-                p.install(|| {
-                    slots
-                        .par_iter_mut()
-                        .with_max_len(1)
-                        .for_each(|s| s.step(shr, q_end))
-                });
-            }
-            None => slots.iter_mut().for_each(|s| s.step(&sh, q_end)),
+        // 1. the cores, each on its own state and the read-only shared state
+        balance(slots.iter().map(|s| s.local.cost), threads, &mut bounds);
+        {
+            let shr = &sh;
+            gang.for_each_mut(&mut slots, &core_order, &bounds, |_, s| {
+                s.quantum(shr, q_end)
+            });
         }
         if let Some(i) = slots.iter().position(|s| s.error.is_some()) {
             let e = slots[i].error.take().expect("checked");
             bail!("core {i} ({}): {e}", slots[i].stream.describe());
         }
-        // 2. serial phase: shared-level requests in (time, core, seq) order
-        let t_serial = Instant::now();
-        reqs.clear();
-        for s in &mut slots {
-            reqs.append(&mut s.local.log);
+        let t_barrier = Instant::now();
+        // 2. the home shards, each applying its requests in (time, core, seq) order
+        {
+            let cx = Ctx {
+                topo: &sh.topo,
+                noc: &sh.noc,
+                slots: Cores(&slots),
+                sub_bits,
+                l3_latency: sh.l3_latency,
+            };
+            balance(sh.homes.iter().map(|h| h.load + 8), threads, &mut bounds);
+            gang.for_each_mut(&mut sh.homes, &home_order, &bounds, |id, h| {
+                h.barrier(id, &cx)
+            });
         }
-        reqs.sort_unstable_by_key(|r| (r.time, r.core, r.seq));
-        for r in &reqs {
-            apply(&mut sh, &mut slots, r);
+        // 3. the DRAM controllers, each applying its accesses in key order
+        {
+            let (homes, topo, noc) = (&sh.homes, &sh.topo, &sh.noc);
+            balance(
+                sh.ctrls.iter().map(|c| c.ops.len() as u64 + 8),
+                threads,
+                &mut bounds,
+            );
+            gang.for_each_mut(&mut sh.ctrls, &ctrl_order, &bounds, |k, c| {
+                c.barrier(k, homes, topo, noc, q_end, quantum)
+            });
         }
-        // synchronisation events in (time, core) order
+        // 4. serial: traffic, late loads, synchronisation events in (time, core) order
+        for h in &mut sh.homes {
+            sh.noc.add(&mut h.traffic);
+        }
+        for c in &sh.ctrls {
+            for &(core, t) in &c.late {
+                let l = &mut slots[core as usize].local;
+                l.debt = l.debt.max(t);
+            }
+        }
         let mut events: Vec<(u64, u32)> = slots
             .iter()
             .enumerate()
@@ -709,11 +1087,8 @@ pub fn run(
             s.local.debt = 0;
         }
         sh.noc.end_quantum(quantum);
-        for c in &mut sh.ctrls {
-            c.end_quantum(q_end, quantum);
-        }
         quanta += 1;
-        serial += t_serial.elapsed();
+        barrier_time += t_barrier.elapsed();
         if quanta.is_multiple_of(64) {
             progress(slots.iter().map(|s| s.core.stats().instructions).sum());
         }
@@ -737,15 +1112,24 @@ pub fn run(
     let wall = start.elapsed().as_secs_f64();
     let results: Vec<CoreResult> = slots
         .iter()
-        .map(|s| CoreResult {
-            stats: s.core.stats(),
-            coherence: s.local.stats,
-            finish_cycle: s.finish,
+        .enumerate()
+        .map(|(i, s)| {
+            let mut coherence = s.local.stats;
+            for h in &sh.homes {
+                coherence.add(&h.stats[i]);
+            }
+            CoreResult {
+                stats: s.core.stats(),
+                coherence,
+                finish_cycle: s.finish,
+            }
         })
         .collect();
     let mut llc = crate::memory::cache::CacheStats::default();
-    for c in &sh.llc {
-        llc.add(&c.stats);
+    let mut protocol = crate::memory::coherence::ProtocolStats::default();
+    for h in &sh.homes {
+        llc.add(&h.llc.stats);
+        protocol.add(&h.dir.stats);
     }
     let cycles = results.iter().map(|r| r.finish_cycle).max().unwrap_or(0);
     let stats = MultiStats {
@@ -759,15 +1143,15 @@ pub fn run(
         slices: sh.topo.slices,
         cores: results,
         llc,
-        dram: sh.ctrls.iter().map(|c| c.dram.stats).collect(),
+        dram: sh.ctrls.iter().map(|c| c.c.dram.stats).collect(),
         dram_bandwidth_gbps: base.dram.bandwidth_gbps,
-        protocol: sh.dir.stats,
+        protocol,
         noc: sh.noc.stats.clone(),
         host: HostStats {
             threads: opts.host_threads,
             wall_seconds: wall,
             peak_rss_bytes: report::peak_rss_bytes(),
-            serial_seconds: serial.as_secs_f64(),
+            serial_seconds: barrier_time.as_secs_f64(),
             cpu_seconds: report::cpu_seconds() - cpu0,
         },
     };
@@ -838,4 +1222,50 @@ pub fn per_core_configs(
         }
     }
     Ok((base, cores))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::threads::{ParallelParams, ParallelWorkload};
+
+    fn stats(workload: &str, over: &[&str], threads: usize, split: u32) -> MultiStats {
+        let over: Vec<String> = over.iter().map(|s| s.to_string()).collect();
+        let (base, cores) = per_core_configs("gainestown", None, &over, &[]).unwrap();
+        let p = ParallelParams {
+            footprint: Some(64 << 10),
+            ..ParallelParams::default()
+        };
+        let w = ParallelWorkload::from_name(workload, &p).unwrap();
+        let streams = w.streams(cores.len() as u32, 20_000, 1);
+        let o = Options {
+            host_threads: threads,
+        };
+        let mut s = run_split(&base, &cores, streams, workload, o, Some(split), |_| {}).unwrap();
+        s.host = HostStats::default();
+        s
+    }
+
+    #[test]
+    fn home_shards_and_host_threads_never_change_the_results() {
+        for (w, over) in [
+            (
+                "false-sharing",
+                &["system.cores=8", "system.quantum_ns=10"][..],
+            ),
+            ("prodcons", &["system.cores=4", "l3.size=256KiB"][..]),
+            ("stream", &["system.cores=8", "l3.size=256KiB"][..]),
+            ("stencil", &["system.cores=8", "system.network=mesh"][..]),
+        ] {
+            let one = stats(w, over, 1, 0);
+            assert!(one.cores.iter().all(|c| c.stats.instructions > 0), "{w}");
+            for (threads, split) in [(1, 3), (2, 0), (3, 2)] {
+                assert_eq!(
+                    one,
+                    stats(w, over, threads, split),
+                    "{w}: {threads} threads, split {split}"
+                );
+            }
+        }
+    }
 }

@@ -42,7 +42,7 @@ impl CoherenceStats {
     pub fn coherence(&self) -> u64 {
         self.true_sharing + self.false_sharing
     }
-    fn add(&mut self, o: &CoherenceStats) {
+    pub(crate) fn add(&mut self, o: &CoherenceStats) {
         self.cold += o.cold;
         self.capacity += o.capacity;
         self.true_sharing += o.true_sharing;
@@ -76,7 +76,7 @@ pub struct HostStats {
     pub wall_seconds: f64,
     /// Peak resident memory of the process (bytes; 0 when unknown).
     pub peak_rss_bytes: u64,
-    /// Seconds spent in the serial (barrier) phases.
+    /// Seconds spent at the quantum barriers (their parallel parts and the serial rest).
     pub serial_seconds: f64,
     /// Host CPU seconds (user + system) of the process during the simulation (0 when
     /// unknown); unlike wall time, not inflated by other processes on a loaded host.
@@ -369,7 +369,7 @@ impl MultiStats {
             row(&mut s, "  aggregate MIPS", format!("{:.2}", self.mips()));
             row(
                 &mut s,
-                "  serial (barrier) share",
+                "  barrier share",
                 format!(
                     "{:.1}%",
                     100.0 * self.host.serial_seconds / self.host.wall_seconds
