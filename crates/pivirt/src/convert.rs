@@ -179,6 +179,10 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
             };
             // No spinner here: the disk copy's progress bar is on screen meanwhile.
             let tree = kernel::unpack(&o.cache.dir, &deb_path)?;
+            if o.guest_modules == GuestModules::All && !o.overlay {
+                // Made once per package; the first time, while the disk is being copied.
+                tree.guest_modules_dir()?;
+            }
             rec.kernel_package = deb_path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned());
@@ -279,8 +283,15 @@ pub fn convert(o: &ConvertOptions) -> Result<ConfigFile> {
                 } else {
                     "/lib/modules"
                 };
-                let (script, n) =
+                let (script, n, bytes) =
                     modules_script(tree, o.guest_modules, &rec.initramfs_modules, base)?;
+                e2.check_room(bytes, n as u64).with_context(|| {
+                    format!(
+                        "{}: no room for kernel {}'s modules in the root filesystem (grow it with --size, or --guest-modules boot)",
+                        src.display(),
+                        tree.version
+                    )
+                })?;
                 let dep = format!("{base}/{}/modules.dep", tree.version);
                 Some((script, dep, n, tree.version.clone()))
             }
@@ -575,6 +586,39 @@ impl E2Target {
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
+    /// Fail unless the filesystem has room for `files` new files of `bytes` in all, by the
+    /// free block and inode counts in its superblock (with a block per file for rounding and
+    /// a 5 % margin for directories and extent blocks).
+    pub fn check_room(&self, bytes: u64, files: u64) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut sb = [0u8; 1024];
+        let mut f = fs::File::open(&self.image)?;
+        f.seek(SeekFrom::Start(self.offset + 1024))?;
+        f.read_exact(&mut sb)?;
+        let u32_at = |o: usize| u32::from_le_bytes([sb[o], sb[o + 1], sb[o + 2], sb[o + 3]]);
+        if u16::from_le_bytes([sb[0x38], sb[0x39]]) != 0xef53 {
+            bail!("no ext2/3/4 superblock at byte {}", self.offset + 1024);
+        }
+        let block = 1024u64 << u32_at(0x18).min(16);
+        let mut free_blocks = u64::from(u32_at(0x0c));
+        if u32_at(0x60) & 0x80 != 0 {
+            free_blocks |= u64::from(u32_at(0x158)) << 32;
+        }
+        let free_inodes = u64::from(u32_at(0x10));
+        let need_blocks = (bytes.div_ceil(block) + files) * 21 / 20;
+        if need_blocks > free_blocks {
+            bail!(
+                "{} MiB needed, {} MiB free",
+                (need_blocks * block) >> 20,
+                (free_blocks * block) >> 20
+            );
+        }
+        if files > free_inodes {
+            bail!("{files} files needed, {free_inodes} inodes free");
+        }
+        Ok(())
+    }
+
     /// Open the filesystem read-only through `ext4-view`.
     pub fn view(&self) -> Result<ext4_view::Ext4> {
         let mut img = PiImage::open(&self.image)?;
@@ -587,20 +631,21 @@ fn quote(s: &str) -> String {
 }
 
 /// The `debugfs` commands that install the kernel's modules (and depmod-format indexes) into
-/// the root filesystem under `base` (`/lib/modules` or `/usr/lib/modules`), and the number of
-/// files they write.
+/// the root filesystem under `base` (`/lib/modules` or `/usr/lib/modules`), the number of
+/// files they write and their total size in bytes.
 fn modules_script(
     tree: &KernelTree,
     which: GuestModules,
     boot: &[String],
     base: &str,
-) -> Result<(String, usize)> {
+) -> Result<(String, usize, u64)> {
     let guest_root = format!("{base}/{}", tree.version);
-    let mdir = tree.modules_dir();
+    let mut mdir = tree.modules_dir().to_path_buf();
     let mut files: Vec<PathBuf> = Vec::new();
     match which {
         GuestModules::All => {
-            let mut stack = vec![mdir.to_path_buf()];
+            mdir = tree.guest_modules_dir()?;
+            let mut stack = vec![mdir.clone()];
             while let Some(d) = stack.pop() {
                 for e in fs::read_dir(&d)? {
                     let e = e?;
@@ -630,9 +675,12 @@ fn modules_script(
                 }
             }
         }
-        GuestModules::None => return Ok((String::new(), 0)),
+        GuestModules::None => return Ok((String::new(), 0, 0)),
     }
-    files.sort();
+    // Grouped by directory: debugfs then works inside each one (`cd`, `write SRC NAME`), so a
+    // file costs one directory scan instead of a walk from `/`. New inodes belong to root
+    // (checked after writing), so no `sif` per file either.
+    files.sort_by(|a, b| (a.parent(), a.file_name()).cmp(&(b.parent(), b.file_name())));
     let mut dirs = std::collections::BTreeSet::new();
     let mut script = String::new();
     let mut mk = |p: &str, script: &mut String| {
@@ -646,25 +694,35 @@ fn modules_script(
         }
     };
     mk(&guest_root, &mut script);
+    let mut cwd = String::new();
     for f in &files {
-        let rel = f
-            .strip_prefix(mdir)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .into_owned();
-        let g = format!("{guest_root}/{rel}");
-        if let Some(parent) = Path::new(&g).parent() {
-            mk(&parent.to_string_lossy(), &mut script);
+        let rel = f.strip_prefix(&mdir).unwrap_or(f);
+        let parent = match rel.parent().map(|p| p.to_string_lossy()) {
+            Some(p) if !p.is_empty() => format!("{guest_root}/{p}"),
+            _ => guest_root.clone(),
+        };
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| anyhow!("{}: no file name", f.display()))?;
+        if parent != cwd {
+            mk(&parent, &mut script);
+            let _ = writeln!(script, "cd {}", quote(&parent));
+            cwd = parent;
         }
         let _ = writeln!(
             script,
             "write {} {}",
             quote(&f.display().to_string()),
-            quote(&g)
+            quote(&name)
         );
-        let _ = writeln!(script, "sif {} uid 0\nsif {} gid 0", quote(&g), quote(&g));
     }
-    Ok((script, files.len()))
+    script.push_str("cd /\n");
+    let mut bytes = 0;
+    for f in &files {
+        bytes += fs::metadata(f)?.len();
+    }
+    Ok((script, files.len(), bytes))
 }
 
 /// A file of the root filesystem to replace on the copy, and the fix-up line reporting it.
@@ -763,9 +821,20 @@ fn write_root(
     let view = e2.view()?;
     if let Some((_, dep, n)) = modules
         && n > 0
-        && root_read(&view, dep)?.is_none()
     {
-        bail!("installing modules with debugfs failed: {dep} is missing afterwards");
+        if root_read(&view, dep)?.is_none() {
+            bail!("installing modules with debugfs failed: {dep} is missing afterwards");
+        }
+        let m = view
+            .metadata(dep)
+            .map_err(|e| anyhow!("{dep} in the copy: {e}"))?;
+        if (m.uid(), m.gid()) != (0, 0) {
+            bail!(
+                "debugfs wrote {dep} owned by {}:{}, not root",
+                m.uid(),
+                m.gid()
+            );
+        }
     }
     for e in edits {
         if root_read(&view, e.path)?.as_deref() != Some(&e.bytes[..]) {

@@ -186,7 +186,7 @@ pub fn busybox_image(
     // installed at boot; the foreign binary cannot be run here to list them).
     for applet in [
         "sh", "mount", "umount", "grep", "cut", "tr", "ls", "cat", "head", "wc", "ip", "nc",
-        "usleep", "sleep", "sync", "poweroff", "reboot", "uname", "dmesg", "df", "dd",
+        "usleep", "sleep", "sync", "poweroff", "reboot", "uname", "dmesg", "df", "dd", "modprobe",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
     }

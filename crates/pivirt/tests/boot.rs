@@ -36,7 +36,10 @@ fn virt_arm64_boots_and_receives_data_over_the_network() {
     common::need("qemu-system-aarch64", "qemu-system-arm");
     let pi = common::pi_image(Arch::Arm64, 0x64646401, RootNaming::Device);
     let mut o = pi.options(Machine::Virt);
-    o.guest_modules = GuestModules::Boot;
+    // The default: every module of the kernel goes into the root filesystem (xz-compressed),
+    // which needs more room than the test image's root has.
+    assert_eq!(o.guest_modules, GuestModules::All);
+    o.size = Some(256 << 20);
     // One vCPU per virt guest: three guests share two host cores during the suite.
     o.cpus = 1;
     let f = convert(&o).unwrap();
@@ -51,7 +54,7 @@ fn virt_arm64_boots_and_receives_data_over_the_network() {
     let mut con = Console::start(
         &pi.vm(),
         &RunOptions {
-            append: Some("pivirt.sink=1 virtio_net.napi_tx=0".into()),
+            append: Some("pivirt.modprobe=bridge pivirt.sink=1 virtio_net.napi_tx=0".into()),
             forwards: Some(vec![(port, 5001)]),
             ..Default::default()
         },
@@ -97,6 +100,22 @@ fn virt_arm64_boots_and_receives_data_over_the_network() {
     assert!(fact(&log, "PIVIRT-PRELOAD").starts_with("#/usr/lib/aarch64-linux-gnu/libarmmem"));
     assert!(fact(&log, "PIVIRT-MODDIR").contains(f.conversion.kernel_release.as_deref().unwrap()));
     assert!(fact(&log, "PIVIRT-NET-UP").len() >= 17);
+    // The running system loads a driver that is not in the initramfs from the root
+    // filesystem: bridge.ko.xz after its dependencies stp and llc.
+    let mp = fact(&log, "PIVIRT-MODPROBE");
+    let words: Vec<&str> = mp.split_whitespace().collect();
+    assert_eq!(&words[..2], ["bridge", "0"], "{mp}");
+    for m in ["bridge", "stp", "llc"] {
+        assert!(words[2..].contains(&m), "{m} not loaded: {mp}");
+    }
+    assert!(
+        f.conversion
+            .fixups
+            .iter()
+            .any(|x| x.contains("installed") && x.contains(release)),
+        "{:?}",
+        f.conversion.fixups
+    );
     // The initramfs hands MODULE.PARAM= words of the command line to insmod.
     assert_eq!(fact(&log, "PIVIRT-NAPI-TX"), "N");
 }

@@ -196,3 +196,18 @@ fn raspi3b_takes_the_upstream_dtb_name_and_refuses_a_32_bit_kernel() {
     assert!(e.contains("kernel7.img") && e.contains("32-bit"), "{e}");
     pi.assert_unchanged();
 }
+
+/// The default installs every module; a root filesystem without room for them is named with
+/// what to do, before anything is written into it.
+#[test]
+fn default_modules_need_room_and_say_so() {
+    let pi = common::pi_image(Arch::Arm64, 0x0f0f0f06, RootNaming::Partuuid);
+    let mut o = pi.options(Machine::Virt);
+    o.cpus = 1;
+    let e = format!("{:#}", convert(&o).unwrap_err());
+    assert!(
+        e.contains("no room") && e.contains("--size") && e.contains("MiB free"),
+        "{e}"
+    );
+    pi.assert_unchanged();
+}

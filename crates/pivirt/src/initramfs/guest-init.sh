@@ -21,6 +21,12 @@ for w in $(cat /proc/cmdline); do
     case "$w" in
         pivirt.sink=*) sink=${w#pivirt.sink=} ;;
         pivirt.send=*) send=${w#pivirt.send=} ;;
+        # pivirt.modprobe=NAME: load a driver from the root filesystem's /lib/modules the way
+        # the running system would (modules.dep, dependencies first, compressed .ko.xz).
+        pivirt.modprobe=*)
+            m=${w#pivirt.modprobe=}
+            modprobe "$m"
+            echo "PIVIRT-MODPROBE $m $? $(cut -d ' ' -f 1 /proc/modules | tr '\n' ' ')" ;;
     esac
 done
 net_up() {

@@ -92,15 +92,23 @@ pub fn module_name_of(path: &str) -> String {
 pub fn read_module(path: &Path) -> Result<Vec<u8>> {
     let raw = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.to_string_lossy();
+    if ![".xz", ".zst", ".gz"].iter().any(|e| name.ends_with(e)) {
+        return Ok(raw);
+    }
+    read_module_bytes(&raw, &name).with_context(|| format!("cannot decompress {}", path.display()))
+}
+
+/// [`read_module`] on bytes already read from a file called `name`.
+pub fn read_module_bytes(raw: &[u8], name: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if name.ends_with(".xz") {
-        xz2::read::XzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        xz2::read::XzDecoder::new(raw).read_to_end(&mut out)?;
     } else if name.ends_with(".zst") {
-        zstd::stream::read::Decoder::new(&raw[..])?.read_to_end(&mut out)?;
+        zstd::stream::read::Decoder::new(raw)?.read_to_end(&mut out)?;
     } else if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        flate2::read::GzDecoder::new(raw).read_to_end(&mut out)?;
     } else {
-        return Ok(raw);
+        return Ok(raw.to_vec());
     }
     Ok(out)
 }
