@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     panicked: AtomicBool,
     /// Per worker: the next unclaimed position of its chunk.
     cursors: Vec<AtomicUsize>,
+    /// Whether to measure the critical path (`INTERVALSIM_HOST_PROFILE=1`).
+    profile: bool,
 }
 
 // SAFETY: `job` is written only by worker 0 while no phase is open and no worker is in one,
@@ -59,6 +61,7 @@ impl Inner {
             stop: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
             cursors: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+            profile: std::env::var_os("INTERVALSIM_HOST_PROFILE").is_some_and(|v| v == "1"),
         }
     }
 }
@@ -67,6 +70,25 @@ impl Inner {
 pub(crate) struct Gang<'a> {
     inner: &'a Inner,
     handles: Vec<Thread>,
+    /// Profiling: thread CPU nanoseconds worker 0 spent in parallel phases.
+    waited: std::cell::Cell<u64>,
+    /// Profiling: the sum over parallel phases of the costliest chunk.
+    longest: std::cell::Cell<u64>,
+}
+
+/// CPU nanoseconds the calling thread has used (not advanced while the host runs other
+/// threads, so it measures work even on a loaded host).
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write to.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if r != 0 {
+        return 0;
+    }
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 impl<'a> Gang<'a> {
@@ -78,7 +100,27 @@ impl<'a> Gang<'a> {
         let handles = (1..inner.sleeping.len())
             .map(|w| scope.spawn(move || worker(inner, w)).thread().clone())
             .collect();
-        Gang { inner, handles }
+        Gang {
+            inner,
+            handles,
+            waited: std::cell::Cell::new(0),
+            longest: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Whether the critical path is measured.
+    pub(crate) fn profiling(&self) -> bool {
+        self.inner.profile
+    }
+
+    /// Profiling: the critical path of the run so far on an idle host, given the calling
+    /// thread's CPU time `main_ns` since the start: its serial work plus, for every parallel
+    /// phase, the CPU time of the costliest worker's chunk. Measured in per-thread CPU time
+    /// (which other load does not inflate) and independent of which worker actually ran an
+    /// item, so a loaded host still gives the idle host's figure; it ignores the hand-off
+    /// between workers (a spinning worker's sub-microsecond reaction).
+    pub(crate) fn critical_path_ns(&self, main_ns: u64) -> u64 {
+        main_ns.saturating_sub(self.waited.get()) + self.longest.get()
     }
 
     /// Number of workers, the calling thread included.
@@ -97,6 +139,7 @@ impl<'a> Gang<'a> {
         let job: &'static Job =
             unsafe { std::mem::transmute::<&'f (dyn Fn(usize) + Sync + 'f), &'static Job>(f) };
         unsafe { *inner.job.get() = Some(job) };
+        let t_phase = if inner.profile { thread_cpu_ns() } else { 0 };
         let phase = (inner.ctl.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xffff_ffff;
         inner.ctl.store(phase << 32 | OPEN, Ordering::SeqCst);
         for (w, h) in self.handles.iter().enumerate() {
@@ -123,6 +166,10 @@ impl<'a> Gang<'a> {
         let close = Close(inner);
         f(0);
         drop(close);
+        if inner.profile {
+            self.waited
+                .set(self.waited.get() + thread_cpu_ns() - t_phase);
+        }
         if inner.panicked.load(Ordering::Relaxed) {
             panic!("a host worker thread of the multi-core engine panicked");
         }
@@ -155,6 +202,13 @@ impl<'a> Gang<'a> {
         let base = SendPtr(items.as_mut_ptr());
         let len = items.len();
         let cursors = &self.inner.cursors;
+        let profile = self.inner.profile;
+        let costs: Vec<AtomicU64> = if profile {
+            (0..order.len()).map(|_| AtomicU64::new(0)).collect()
+        } else {
+            Vec::new()
+        };
+        let costs = &costs;
         self.run(&|w| {
             let base = &base;
             for k in 0..n {
@@ -166,13 +220,22 @@ impl<'a> Gang<'a> {
                     }
                     let i = order[pos] as usize;
                     assert!(i < len);
+                    let t0 = if profile { thread_cpu_ns() } else { 0 };
                     // SAFETY: every position of `order` is claimed by exactly one fetch_add,
                     // and `order` holds each index once, so no two workers get the same item;
                     // `items` is borrowed mutably for the whole call.
                     f(i, unsafe { &mut *base.0.add(i) });
+                    if profile {
+                        costs[pos].store(thread_cpu_ns() - t0, Ordering::Relaxed);
+                    }
                 }
             }
         });
+        if profile {
+            let c: Vec<u64> = costs.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+            self.longest
+                .set(self.longest.get() + idle_schedule(&c, bounds));
+        }
     }
 }
 
@@ -245,6 +308,28 @@ fn worker(inner: &Inner, w: usize) {
     }
 }
 
+/// How long a phase takes when every worker is running: items of the given CPU `costs` (in
+/// position order), worker *w* starting on positions `bounds[w]..bounds[w + 1]` and then
+/// taking from the next workers' chunks, as [`Gang::for_each_mut`] does.
+fn idle_schedule(costs: &[u64], bounds: &[usize]) -> u64 {
+    let n = bounds.len() - 1;
+    let mut next: Vec<usize> = bounds[..n].to_vec();
+    let mut t = vec![0u64; n];
+    loop {
+        // the worker that is free first takes the next item it would claim
+        let w = (0..n).min_by_key(|&w| (t[w], w)).unwrap_or(0);
+        let Some(v) = (0..n)
+            .map(|k| (w + k) % n)
+            .find(|&v| next[v] < bounds[v + 1])
+        else {
+            break;
+        };
+        t[w] += costs[next[v]];
+        next[v] += 1;
+    }
+    t.into_iter().max().unwrap_or(0)
+}
+
 /// Split `costs` (in the order of `order`) into `parts` contiguous chunks of about equal total
 /// cost; writes `parts + 1` boundaries into `bounds`.
 pub(crate) fn balance(
@@ -294,6 +379,14 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn an_idle_schedule_steals_from_the_slow_chunk() {
+        // worker 0's chunk holds all the work: worker 1 takes half of it
+        assert_eq!(idle_schedule(&[10, 10, 10, 10], &[0, 4, 4]), 20);
+        assert_eq!(idle_schedule(&[30, 5, 5], &[0, 1, 3]), 30);
+        assert_eq!(idle_schedule(&[7], &[0, 1]), 7);
     }
 
     #[test]

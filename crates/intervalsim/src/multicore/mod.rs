@@ -421,9 +421,11 @@ impl Slot {
     fn quantum(&mut self, shared: &Shared, until: u64) {
         let t0 = Instant::now();
         self.apply_barrier(&shared.homes);
-        self.step(shared, until);
-        let ns = t0.elapsed().as_nanos() as u64;
-        self.local.cost = (self.local.cost + ns) / 2;
+        if self.state == State::Run {
+            self.step(shared, until);
+            let ns = t0.elapsed().as_nanos() as u64;
+            self.local.cost = (self.local.cost + ns) / 2;
+        }
     }
 
     fn apply_barrier(&mut self, homes: &[Home]) {
@@ -1011,12 +1013,23 @@ fn run_on(
     let mut bounds = Vec::new();
     let start = Instant::now();
     let cpu0 = report::cpu_seconds();
+    let main0 = gang::thread_cpu_ns();
     let mut barrier_time = std::time::Duration::ZERO;
     let mut q_end = quantum;
     let mut quanta = 0u64;
     loop {
         // 1. the cores, each on its own state and the read-only shared state
-        balance(slots.iter().map(|s| s.local.cost), threads, &mut bounds);
+        balance(
+            slots.iter().map(|s| {
+                if s.state == State::Run {
+                    s.local.cost
+                } else {
+                    1
+                }
+            }),
+            threads,
+            &mut bounds,
+        );
         {
             let shr = &sh;
             gang.for_each_mut(&mut slots, &core_order, &bounds, |_, s| {
@@ -1110,6 +1123,11 @@ fn run_on(
         q_end += quantum;
     }
     let wall = start.elapsed().as_secs_f64();
+    let critical = if gang.profiling() {
+        gang.critical_path_ns(gang::thread_cpu_ns() - main0) as f64 * 1e-9
+    } else {
+        0.0
+    };
     let results: Vec<CoreResult> = slots
         .iter()
         .enumerate()
@@ -1153,6 +1171,7 @@ fn run_on(
             peak_rss_bytes: report::peak_rss_bytes(),
             serial_seconds: barrier_time.as_secs_f64(),
             cpu_seconds: report::cpu_seconds() - cpu0,
+            critical_path_seconds: critical,
         },
     };
     Ok(stats)

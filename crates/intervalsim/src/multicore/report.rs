@@ -81,6 +81,12 @@ pub struct HostStats {
     /// Host CPU seconds (user + system) of the process during the simulation (0 when
     /// unknown); unlike wall time, not inflated by other processes on a loaded host.
     pub cpu_seconds: f64,
+    /// With `INTERVALSIM_HOST_PROFILE=1` (else 0): host CPU seconds along the critical path —
+    /// the calling thread's serial work plus, for every parallel phase, the CPU time of the
+    /// costliest worker's share of it — what the run would take on an otherwise idle host,
+    /// measured in per-thread CPU time, which other load does not inflate.
+    #[serde(default)]
+    pub critical_path_seconds: f64,
 }
 
 /// The results of a multi-core run.
