@@ -44,6 +44,12 @@ pub struct BenchOptions {
     pub transport: Transport,
     /// How long the guest may take to boot.
     pub boot_timeout: Duration,
+    /// Use this tap device instead of user-mode networking (test image, guest → host only).
+    /// The test image's init gives itself 10.0.2.15/24 and sends to 10.0.2.2, so the host end
+    /// (the bridge the tap is on) needs the address 10.0.2.2/24.
+    pub tap: Option<String>,
+    /// The bridge the tap must be on (checked, not changed).
+    pub bridge: Option<String>,
 }
 
 /// Measured figures.
@@ -82,7 +88,15 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
     match &o.transport {
         Transport::Source => {
             let n = o.repeat.max(1);
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            // Over a tap the guest reaches the host at the bridge's address, not loopback.
+            let listen = if o.tap.is_some() {
+                "10.0.2.2:0"
+            } else {
+                "127.0.0.1:0"
+            };
+            let listener = std::net::TcpListener::bind(listen).with_context(|| {
+                format!("cannot listen on {listen} (with --tap, give the bridge 10.0.2.2/24)")
+            })?;
             let host_port = listener.local_addr()?.port();
             listener.set_nonblocking(true)?;
             let mut con = Console::start(
@@ -90,6 +104,8 @@ pub fn bench(dir: &Path, o: &BenchOptions) -> Result<BenchResult> {
                 &RunOptions {
                     append: Some(format!("pivirt.send={host_port}:{n}")),
                     forwards: Some(Vec::new()),
+                    tap: o.tap.clone(),
+                    bridge: o.bridge.clone(),
                     ..Default::default()
                 },
             )?;

@@ -143,6 +143,13 @@ enum Cmd {
         /// Seconds the guest may take to boot.
         #[arg(long, default_value_t = 300)]
         boot_timeout: u64,
+        /// Network the test image through this tap device (guest → host only; the bridge
+        /// needs the address 10.0.2.2/24, which the test image sends to).
+        #[arg(long)]
+        tap: Option<String>,
+        /// The bridge the tap must be on.
+        #[arg(long, requires = "tap")]
+        bridge: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -301,8 +308,13 @@ fn real_main() -> Result<()> {
             ssh_user,
             direction,
             boot_timeout,
+            tap,
+            bridge,
             json,
         } => {
+            if tap.is_some() && (ssh_user.is_some() || direction == Direction::ToGuest) {
+                bail!("--tap measures the test image's guest → host stream only");
+            }
             let r = pivirt::bench::bench(
                 &dir,
                 &pivirt::bench::BenchOptions {
@@ -314,6 +326,8 @@ fn real_main() -> Result<()> {
                         None => pivirt::bench::Transport::Source,
                     },
                     boot_timeout: Duration::from_secs(boot_timeout),
+                    tap,
+                    bridge,
                 },
             )?;
             if json {
