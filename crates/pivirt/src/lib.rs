@@ -8,8 +8,12 @@
 //!   root filesystem (computed from each module's `.modinfo` ELF section, since the kernel
 //!   package ships no `modules.dep`), and an `/init` that finds the root by PARTUUID (matching
 //!   the MBR disk identifier and partition number under `/sys/block`), UUID, label or device.
-//! * `raspi3b` — faithful: the Pi's own kernel and device tree from the boot partition, the SD
-//!   image grown to the power of two QEMU wants, USB networking.
+//!   Every module of the kernel also goes into the copy's root filesystem, xz-compressed once
+//!   per kernel package (a quarter of the bytes to write into each copy), so the running
+//!   system can load any driver.
+//! * `raspi3b` — faithful: the Pi's own kernel, device tree and initramfs from the boot
+//!   partition, chosen from `config.txt` as the Pi firmware chooses them, the SD image grown
+//!   to the power of two QEMU wants, USB networking.
 //!
 //! Key decisions:
 //! * **Read without mounting.** Partition tables are parsed here ([`partition`]); the FAT boot
