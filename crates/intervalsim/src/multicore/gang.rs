@@ -191,9 +191,23 @@ impl<'a> Gang<'a> {
         debug_assert_eq!(bounds.len(), n + 1);
         debug_assert_eq!(order.len(), items.len());
         if n == 1 {
-            for &i in order {
-                f(i as usize, &mut items[i as usize]);
+            if !self.inner.profile {
+                for &i in order {
+                    f(i as usize, &mut items[i as usize]);
+                }
+                return;
             }
+            // profiled exactly as on several workers, so that the clock reads cost the same
+            let t_phase = thread_cpu_ns();
+            let mut total = 0;
+            for &i in order {
+                let t0 = thread_cpu_ns();
+                f(i as usize, &mut items[i as usize]);
+                total += thread_cpu_ns() - t0;
+            }
+            self.waited
+                .set(self.waited.get() + thread_cpu_ns() - t_phase);
+            self.longest.set(self.longest.get() + total);
             return;
         }
         for (c, &b) in self.inner.cursors.iter().zip(bounds) {
