@@ -1,7 +1,7 @@
 //! The updater against a local HTTP server on 127.0.0.1 serving fixture files: a good feed is
 //! merged, persisted and swapped in; truncated, garbage, 500 and slow downloads change nothing.
 
-mod common;
+use crate::common;
 use fxrates::update::{self, Outcome, Source, TABLE_FILE};
 use fxrates::{Config, Day, Service, Table};
 use std::io::{Read, Write};
@@ -9,8 +9,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-const DAILY: &str = include_str!("fixtures/eurofxref-daily.xml");
-const NINETY: &str = include_str!("fixtures/eurofxref-hist-90d.xml");
+const DAILY: &str = include_str!("../fixtures/eurofxref-daily.xml");
+const NINETY: &str = include_str!("../fixtures/eurofxref-hist-90d.xml");
 
 /// Serves fixed responses by path until dropped (bounded: at most 64 connections).
 struct FixtureServer {

@@ -1,6 +1,6 @@
 //! The `top500` binary end to end, in a scratch directory.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

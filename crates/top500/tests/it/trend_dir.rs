@@ -2,9 +2,9 @@
 
 use top500::trend::{load_dir, to_csv, trend};
 
-const CSV: &[u8] = include_bytes!("../data/TOP500_201006.csv");
-const XML: &[u8] = include_bytes!("../data/TOP500_201006_all.xml");
-const OLD: &[u8] = include_bytes!("../data/TOP500_200911.csv");
+const CSV: &[u8] = include_bytes!("../../data/TOP500_201006.csv");
+const XML: &[u8] = include_bytes!("../../data/TOP500_201006_all.xml");
+const OLD: &[u8] = include_bytes!("../../data/TOP500_200911.csv");
 
 #[test]
 fn reads_lists_skips_the_rest_and_joins_names() {

@@ -1,6 +1,6 @@
 //! Bad input gives clear errors naming file, line and column; files that are no TOP500 list are refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -8,7 +8,7 @@ use std::process::Command;
 use top500::Error;
 use top500::read::{read_bytes, read_path};
 
-const SEED_CSV: &[u8] = include_bytes!("../data/TOP500_201006.csv");
+const SEED_CSV: &[u8] = include_bytes!("../../data/TOP500_201006.csv");
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);

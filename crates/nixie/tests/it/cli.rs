@@ -1,6 +1,6 @@
 //! The `nixie` binary: configuration checks, signals, the simulator outputs.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The HTTP API end to end: a real server on 127.0.0.1 (port 0), real requests.
 //! Expected figures are hand-checked against eurofxref-hist.csv.
 
-mod common;
+use crate::common;
 use common::{TestServer, get, request};
 
 #[test]

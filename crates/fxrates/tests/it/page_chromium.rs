@@ -2,7 +2,7 @@
 //! conversion in its query (what submitting the form does), the page's script converts through
 //! `/v1/convert` and draws the chart from the JSON range API, and we read the resulting DOM.
 
-mod common;
+use crate::common;
 use common::TestServer;
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! Every export in `../shared/data/top500` reads to a full list with consistent units.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! The pictures checked structurally: one dot per system, one legend entry per family present, the
 //! GPGPU marks, the labels, fixed axes, one panel per list.
 
-mod common;
+use crate::common;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;

@@ -1,7 +1,7 @@
 //! The same list read from CSV, Excel and XML gives the same ranks and Rmax; CSV and Excel agree on
 //! the classification too; the XML join names systems.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@
 //! Needs `scripts/setup-nixie` (QEMU, busybox-static, and a gpio-sim module
 //! built for a Debian 6.12 kernel, kept in `/var/cache/nixie-gpio-sim`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -194,7 +194,7 @@ g=/sys/kernel/config/gpio-sim/nixie
 mkdir $g $g/bank0
 echo 32 > $g/bank0/num_lines
 echo 1 > $g/live
-/gpio_sim_test --ignored --exact inside_the_vm --nocapture --test-threads=1
+/gpio_sim_test --ignored --exact gpio_sim::inside_the_vm --nocapture --test-threads=1
 lib=$?
 /nixie --config /nixie.toml --backend gpio --for 1s --report
 cli=$?
