@@ -342,12 +342,11 @@ impl IntervalCore {
         self.fe_slots += 1;
 
         // Issue when the sources are ready.
-        let mut src_ready = 0;
-        for &r in &ins.src {
-            if r != 0 {
-                src_ready = src_ready.max(self.reg_ready[r as usize]);
-            }
-        }
+        // Register 0 means "none"; its ready time stays 0, so no test per source.
+        let rr = &self.reg_ready;
+        let src_ready = rr[ins.src[0] as usize]
+            .max(rr[ins.src[1] as usize])
+            .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
         let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
         let mut issue = disp.max(src_ready);
         if serial {
@@ -389,11 +388,9 @@ impl IntervalCore {
                 };
             }
         }
-        for &r in &ins.dst {
-            if r != 0 {
-                self.reg_ready[r as usize] = complete;
-            }
-        }
+        self.reg_ready[ins.dst[0] as usize] = complete;
+        self.reg_ready[ins.dst[1] as usize] = complete;
+        self.reg_ready[0] = 0;
         self.max_complete = self.max_complete.max(complete);
 
         // Branch prediction, at dispatch in program order; redirects apply to younger ones.
@@ -420,7 +417,14 @@ impl IntervalCore {
             let g = complete - self.ret_cycle;
             let lost = (d - self.ret_slots) as u64 + (g - 1) * d as u64;
             let s = issue.saturating_sub(self.ret_cycle).min(g);
-            let lost_start = lost * s / g;
+            // The split is proportional; its ends (common) need no division.
+            let lost_start = if s == 0 {
+                0
+            } else if s == g {
+                lost
+            } else {
+                lost * s / g
+            };
             self.cpi.add(start_cause, lost_start);
             let lost_exec = lost - lost_start;
             if tlb_cycles > 0 {
@@ -436,7 +440,6 @@ impl IntervalCore {
             self.ret_slots = 0;
         }
         self.ret_slots += 1;
-        self.cpi.add(Component::Base, 1);
         self.rob[self.rob_pos] = self.ret_cycle;
         self.rob_pos += 1;
         if self.rob_pos == self.rob.len() {
@@ -461,7 +464,9 @@ impl IntervalCore {
 
     /// Statistics since the last reset.
     pub fn stats(&self) -> CoreStats {
+        // Every retired instruction fills one base slot: counted here, not one by one.
         let mut cpi = self.cpi;
+        cpi.add(Component::Base, self.instrs);
         let cycles = if self.instrs == 0 && self.ret_slots == 0 {
             0
         } else {
@@ -471,18 +476,15 @@ impl IntervalCore {
             );
             self.ret_cycle + 1 - self.start_cycle
         };
-        CoreStats {
-            instructions: self.instrs,
+        super::core_stats(
+            self.instrs,
             cycles,
-            loads: self.loads,
-            stores: self.stores,
-            branch: self.bpred.stats,
+            self.loads,
+            self.stores,
             cpi,
-            l1i: self.mem.l1i.stats,
-            l1d: self.mem.l1d.stats,
-            l2: self.mem.l2.stats,
-            tlb: self.mem.tlbs.stats,
-        }
+            &self.mem,
+            &self.bpred,
+        )
     }
 
     /// Hold the core idle until cycle `t` (blocked in a synchronisation, or waiting for the
@@ -511,8 +513,7 @@ impl IntervalCore {
         self.instrs = 0;
         self.loads = 0;
         self.stores = 0;
-        self.mem.reset_stats();
-        self.bpred.stats = Default::default();
+        super::reset_shared_stats(&mut self.mem, &mut self.bpred);
     }
 }
 
