@@ -397,7 +397,7 @@ impl Btb {
     }
 
     /// Look up `pc`, then record `target`; returns the stored target before the update.
-    #[inline]
+    #[inline(always)]
     fn lookup_update(&mut self, pc: u64, target: u64) -> Option<u64> {
         let base = ((hash_pc(pc) & self.set_mask) as usize) * self.ways;
         self.clock += 1;

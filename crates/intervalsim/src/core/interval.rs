@@ -30,6 +30,10 @@ use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
 use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
 
+/// Functional-unit class of an instruction that does not access memory, by [`Kind`]: ALU (0),
+/// multiply/divide (1), floating point (2). Loads and stores use classes 3 and 4.
+const FU_OF_KIND: [usize; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
 /// constant so that masked indices need no bounds checks.
 const WAITING_RING: usize = 8192;
@@ -284,8 +288,11 @@ impl IntervalCore {
         } else {
             Component::Depend
         };
-        let is_load = ins.n_mem > 0 && ins.has_load();
-        let is_store = ins.n_mem > 0 && ins.has_store();
+        let (mut is_load, mut is_store) = (false, false);
+        for m in ins.mem_ops() {
+            is_load |= !m.write;
+            is_store |= m.write;
+        }
         let mut rob_free = self.rob[self.rob_pos];
         if is_load {
             rob_free = rob_free.max(self.lq[self.lq_pos]);
@@ -319,11 +326,7 @@ impl IntervalCore {
         } else if is_store {
             4
         } else {
-            match ins.kind {
-                Kind::Mul | Kind::Div => 1,
-                Kind::Fp => 2,
-                _ => 0,
-            }
+            FU_OF_KIND[ins.kind as usize]
         };
         if self.fu_cycle[fu] > disp {
             disp = self.fu_cycle[fu];

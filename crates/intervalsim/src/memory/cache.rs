@@ -448,7 +448,7 @@ impl Cache {
 
     /// Demand lookup. On a hit returns the time the line's data is there (its fill time) and
     /// updates replacement state; a write marks the line dirty. Counts the access.
-    #[inline]
+    #[inline(always)]
     pub fn access(&mut self, line: u64, write: bool) -> Option<u64> {
         if write {
             self.stats.writes += 1;
