@@ -21,7 +21,7 @@ use std::thread::{Scope, Thread};
 use std::time::{Duration, Instant};
 
 /// How long an idle worker spins before it parks.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(50);
 
 /// `ctl` layout: the phase number in the high 32 bits, then whether the phase is open to
 /// workers joining, then how many workers are in it.
