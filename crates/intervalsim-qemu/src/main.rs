@@ -34,6 +34,11 @@ enum Cmd {
         overrides: Vec<String>,
         #[command(flatten)]
         qemu: QemuArgs,
+        /// Cores of the simulated machine: guest thread k runs on core k of the multi-core
+        /// engine (default: the configuration's `system.cores`, at least 8); 1 simulates each
+        /// thread inline on its guest thread (fastest for single-threaded programs).
+        #[arg(long, value_name = "N")]
+        cores: Option<u32>,
         /// Also write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -70,12 +75,13 @@ fn main() -> Result<()> {
             config,
             overrides,
             qemu: q,
+            cores,
             json,
             svg,
             program,
         } => {
             let cfg = load_config(&config, &overrides)?;
-            qemu::cli_run(cfg, &q, &program, json.as_deref(), svg.as_deref())?
+            qemu::cli_run(cfg, &q, cores, &program, json.as_deref(), svg.as_deref())?
         }
         Cmd::Record(r) => qemu::cli_record(&r)?,
         Cmd::Doctor => {

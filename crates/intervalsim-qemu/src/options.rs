@@ -23,8 +23,13 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// intervalsim configuration in TOML (`config=`); without it the default preset is used.
     pub config: Option<PathBuf>,
-    /// Lax-barrier quantum in simulated nanoseconds (`quantum-ns=`, default 100).
-    pub quantum_ns: u64,
+    /// Quantum of simulated time in nanoseconds (`quantum-ns=`; default: the configuration's
+    /// `system.quantum_ns`).
+    pub quantum_ns: Option<u64>,
+    /// Cores of the simulated machine (`cores=`; default: the configuration's `system.cores`,
+    /// at least 8). Guest thread *k* runs on core *k* of intervalsim's multi-core engine; 1 runs
+    /// the inline single-core path instead (each thread simulated on its own guest thread).
+    pub cores: Option<u32>,
     /// Only simulate between ROI markers (`roi=on`).
     pub roi: bool,
     /// Instructions (all threads) executed functionally before simulation starts (`fast-forward=`).
@@ -44,7 +49,8 @@ impl Default for Options {
             mode: Mode::Count,
             out: None,
             config: None,
-            quantum_ns: 100,
+            quantum_ns: None,
+            cores: None,
             roi: false,
             fast_forward: 0,
             max_instr: 0,
@@ -56,7 +62,7 @@ impl Default for Options {
 
 /// The keys the plugin accepts, for error messages.
 pub const KEYS: &str =
-    "mode, out, config, quantum-ns, roi, fast-forward, max-instr, trace, champsim";
+    "mode, out, config, quantum-ns, cores, roi, fast-forward, max-instr, trace, champsim";
 
 impl Options {
     /// Parse `key=value` arguments. Errors name the argument and the valid choices.
@@ -89,10 +95,20 @@ impl Options {
                 "out" => o.out = Some(PathBuf::from(value)),
                 "config" => o.config = Some(PathBuf::from(value)),
                 "quantum-ns" => {
-                    o.quantum_ns = number(value)?;
-                    if o.quantum_ns == 0 {
+                    let q = number(value)?;
+                    if q == 0 {
                         return Err("plugin argument `quantum-ns` must be at least 1".into());
                     }
+                    o.quantum_ns = Some(q);
+                }
+                "cores" => {
+                    let c = number(value)?;
+                    if !(1..=256).contains(&c) {
+                        return Err(format!(
+                            "plugin argument `cores`: {c} is not between 1 and 256"
+                        ));
+                    }
+                    o.cores = Some(c as u32);
                 }
                 "roi" => {
                     o.roi = match value {
@@ -142,7 +158,7 @@ mod tests {
         assert_eq!(o.out, Some(PathBuf::from("/tmp/r.json")));
         assert_eq!(
             (o.quantum_ns, o.roi, o.fast_forward, o.max_instr),
-            (250, true, 1000, 5000)
+            (Some(250), true, 1000, 5000)
         );
         assert!(o.needs_records());
     }
@@ -156,6 +172,8 @@ mod tests {
         let e = Options::parse(["mode=fast"]).unwrap_err();
         assert!(e.contains("count, sim, trace"), "{e}");
         assert!(Options::parse(["quantum-ns=0"]).is_err());
+        assert!(Options::parse(["cores=0"]).unwrap_err().contains("cores"));
+        assert_eq!(Options::parse(["cores=4"]).unwrap().cores, Some(4));
         assert!(Options::parse(["roi"]).is_err());
         assert!(
             Options::parse(["mode=trace"])

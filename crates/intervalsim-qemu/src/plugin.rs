@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use intervalsim::frontend::qemu::{REPORT_VERSION, Report, ThreadReport};
 use qemu_plugin::sys::{
-    qemu_plugin_cb_flags, qemu_plugin_id_t, qemu_plugin_insn_data, qemu_plugin_insn_size,
-    qemu_plugin_insn_vaddr, qemu_plugin_mem_is_store, qemu_plugin_mem_rw,
+    qemu_plugin_cb_flags, qemu_plugin_id_t, qemu_plugin_insn_data, qemu_plugin_insn_haddr,
+    qemu_plugin_insn_size, qemu_plugin_insn_vaddr, qemu_plugin_mem_is_store, qemu_plugin_mem_rw,
     qemu_plugin_mem_size_shift, qemu_plugin_meminfo_t, qemu_plugin_register_atexit_cb,
     qemu_plugin_register_vcpu_exit_cb, qemu_plugin_register_vcpu_init_cb,
     qemu_plugin_register_vcpu_mem_cb, qemu_plugin_register_vcpu_syscall_cb,
@@ -29,6 +29,8 @@ use qemu_plugin::sys::{
     qemu_plugin_tb_n_insns,
 };
 use qemu_plugin::{Args, HasCallbacks, Info, PluginId, Register, register};
+
+use std::cell::Cell;
 
 use crate::decode::{BlockDecoder, TbInfo};
 use crate::options::{Mode, Options};
@@ -53,6 +55,16 @@ struct Global {
 }
 
 static GLOBAL: OnceLock<Global> = OnceLock::new();
+
+thread_local! {
+    /// The vCPU this host thread runs and the clear-tid address of the child it creates, while
+    /// it is inside a `clone`: QEMU 7.2 creates the child's vCPU (and calls `vcpu_init`) on the
+    /// parent's thread during the call, so the parent's stream can name the child at that point.
+    static CLONING: Cell<Option<(c_uint, u64)>> = const { Cell::new(None) };
+}
+
+const SYS_CLONE: i64 = 56;
+const SYS_CLONE3: i64 = 435;
 static VCPUS: [AtomicPtr<Vcpu>; MAX_VCPUS] = [const { AtomicPtr::new(null_mut()) }; MAX_VCPUS];
 
 struct Translator {
@@ -134,14 +146,24 @@ fn vcpu(index: c_uint) -> Option<&'static mut Vcpu> {
         // SAFETY: only the guest thread running vCPU `index` uses this slot until it exits.
         return Some(unsafe { &mut *p });
     }
+    create(index, 0).map(|(v, _)| v)
+}
+
+/// Create the state of vCPU `index` (clear-tid address `clear_tid`); returns it and its thread
+/// number.
+fn create(index: c_uint, clear_tid: u64) -> Option<(&'static mut Vcpu, u32)> {
+    let slot = VCPUS.get(index as usize)?;
     let g = global();
     if g.exiting.load(Ordering::Relaxed) {
         return None;
     }
     let number = g.next_thread.fetch_add(1, Ordering::Relaxed);
-    let v = Box::into_raw(Box::new(Vcpu::new(number, index, &g.opts, &g.shared)));
+    let v = Box::into_raw(Box::new(Vcpu::new(
+        number, index, &g.opts, &g.shared, clear_tid,
+    )));
     slot.store(v, Ordering::Release);
-    Some(unsafe { &mut *v })
+    // SAFETY: just created; only this vCPU's thread uses it from now on.
+    Some((unsafe { &mut *v }, number))
 }
 
 /// Remove vCPU `index`'s state and report it.
@@ -170,7 +192,19 @@ unsafe extern "C" fn vcpu_init(_id: qemu_plugin_id_t, index: c_uint) {
     }
     // A reused index whose previous thread never reported exit: report it now.
     retire(index as usize);
-    let _ = vcpu(index);
+    match CLONING.with(Cell::get) {
+        Some((parent, clear_tid)) if parent != index => {
+            // Created by the thread running `parent`, inside its clone call, on its thread.
+            if let Some((_, number)) = create(index, clear_tid)
+                && let Some(p) = vcpu(parent)
+            {
+                p.created(number);
+            }
+        }
+        _ => {
+            let _ = vcpu(index);
+        }
+    }
 }
 
 unsafe extern "C" fn vcpu_exit(_id: qemu_plugin_id_t, index: c_uint) {
@@ -196,6 +230,12 @@ unsafe extern "C" fn tb_trans(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
         let data = unsafe { qemu_plugin_insn_data(insn) } as *const u8;
         if i == 0 {
             tr.key.extend_from_slice(&pc.to_le_bytes());
+            if !data.is_null() && size > 0 {
+                let haddr = unsafe { qemu_plugin_insn_haddr(insn) } as u64;
+                // SAFETY: QEMU guarantees `size` bytes of instruction data at `data`.
+                let bytes = unsafe { std::slice::from_raw_parts(data, size) };
+                crate::futex::learn_guest_base(pc, haddr, bytes);
+            }
         }
         let start = tr.key.len();
         if !data.is_null() && size > 0 {
@@ -283,10 +323,10 @@ unsafe extern "C" fn syscall(
     num: i64,
     a1: u64,
     a2: u64,
-    _a3: u64,
-    _a4: u64,
-    _a5: u64,
-    _a6: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+    a6: u64,
     _a7: u64,
     _a8: u64,
 ) {
@@ -295,11 +335,18 @@ unsafe extern "C" fn syscall(
         if num == SYS_FUTEX {
             v.thread.counts.futex_calls += 1;
         }
-        v.syscall_enter(num, a1, a2);
+        let args = [a1, a2, a3, a4, a5, a6];
+        if num == SYS_CLONE || num == SYS_CLONE3 {
+            CLONING.with(|c| c.set(Some((index, Vcpu::child_clear_tid(num, &args)))));
+        }
+        v.syscall_enter(num, &args);
     }
 }
 
 unsafe extern "C" fn syscall_ret(_id: qemu_plugin_id_t, index: c_uint, num: i64, _ret: i64) {
+    if num == SYS_CLONE || num == SYS_CLONE3 {
+        CLONING.with(|c| c.set(None));
+    }
     if let Some(v) = vcpu(index) {
         v.syscall_exit(num);
     }
@@ -322,6 +369,19 @@ unsafe extern "C" fn atexit(_id: qemu_plugin_id_t, _udata: *mut c_void) {
         .map(|mut f| std::mem::take(&mut *f))
         .unwrap_or_default();
     threads.sort_by_key(|t| t.thread);
+    let multicore = match &g.shared.engine {
+        Some(e) => match e.finish() {
+            Ok(m) => {
+                g.shared.attach(&mut threads, &m);
+                Some(m)
+            }
+            Err(err) => {
+                eprintln!("intervalsim-qemu: {err}");
+                None
+            }
+        },
+        None => None,
+    };
     let report = Report {
         version: REPORT_VERSION,
         mode: match g.opts.mode {
@@ -333,6 +393,7 @@ unsafe extern "C" fn atexit(_id: qemu_plugin_id_t, _udata: *mut c_void) {
         threads,
         skipped_instructions: g.skipped.load(Ordering::Relaxed),
         wall_seconds: g.start.elapsed().as_secs_f64(),
+        multicore,
         ..g.shared.summary()
     };
     if let Err(e) = g.shared.close() {

@@ -1,11 +1,16 @@
 //! One guest thread as the plugin sees it (a vCPU in QEMU's user mode), and the state all
-//! threads share: the lax barrier, the shared last-level cache and DRAM, the phase of the run
-//! (fast-forward, region of interest, instruction limit) and the trace writers.
+//! threads share: the simulation back end, the phase of the run (fast-forward, region of
+//! interest, instruction limit), the futex bookkeeping and the trace writers.
 //!
-//! Each thread owns an intervalsim core (private L1I/L1D/L2, TLBs, branch predictor) and a
-//! clock offset: its simulated time is the core's cycle plus the cycles it spent blocked, which
-//! the core model itself never sees. The shared LLC/DRAM sit behind a mutex taken only on L2
-//! misses and writebacks, with requests stamped in global time so DRAM queueing sees all cores.
+//! Two back ends. The **multi-core engine** (default): every thread only produces records —
+//! its instructions plus synchronisation records (thread creation and exit, futex waits that
+//! sleep, wakes that wake a sleeper, see [`crate::futex`]) — into its core's queue, and
+//! intervalsim's multi-core engine simulates them on its own thread ([`crate::engine`]); the
+//! trace files get exactly the same streams. The **inline** path (`cores=1`): each thread owns
+//! an intervalsim core stepped on the guest thread itself, with a clock offset for the time it
+//! spent blocked; the shared LLC/DRAM sit behind a mutex taken only on L2 misses, and threads
+//! meet at a lax barrier ([`crate::sync`]). Inline is the fastest for single-threaded programs;
+//! with several threads its timing depends on host scheduling.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,9 +22,12 @@ use intervalsim::frontend::qemu::{BarrierStats, Report, ThreadCounts, ThreadRepo
 use intervalsim::frontend::{Instr, Kind, SyncOp};
 use intervalsim::memory::cache::CacheStats;
 use intervalsim::memory::{Level, Request, SharedLlc, Uncore, UncoreStats};
-use intervalsim::stats::RunStats;
+use intervalsim::multicore::report::MultiStats;
+use intervalsim::stats::{Component, RunStats};
 
 use crate::decode::{Marker, TbInfo};
+use crate::engine::{Engine, Sink};
+use crate::futex::{Effect, Futexes, read_guest_u32};
 use crate::options::{Mode, Options};
 use crate::sync::Barrier;
 use crate::thread::{Consumer, Thread};
@@ -34,6 +42,14 @@ const PUBLISH_EVERY: u64 = 4096;
 const SYS_CLONE: i64 = 56;
 const SYS_CLONE3: i64 = 435;
 const SYS_FUTEX: i64 = 202;
+const SYS_EXIT: i64 = 60;
+const SYS_SET_TID_ADDRESS: i64 = 218;
+/// clone flag: clear the child's tid word and wake it when the child exits.
+pub const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
+
+/// Cores of the machine a live run simulates when neither `cores=` nor the configuration asks
+/// for more.
+pub const DEFAULT_CORES: u32 = 8;
 
 /// The synchronisation event of a futex call (`op` is the futex operation argument).
 pub fn futex_event(op: u64) -> Option<SyncOp> {
@@ -77,24 +93,52 @@ pub struct Shared {
     /// Threads created so far; traces carry sync events once there is more than one.
     threads_seen: AtomicU64,
     traces: Option<TraceSet>,
+    /// The multi-core engine (simulation with more than one core).
+    pub engine: Option<Engine>,
+    /// Threads write the engine's synchronisation records (engine or trace mode).
+    engine_records: bool,
+    /// Guest threads that get a core (thread *k* runs on core *k*).
+    machine_cores: u32,
+    /// futex sleepers per address.
+    futexes: Futexes,
 }
 
 impl Shared {
     /// Shared state for `opts`; errors explain a bad configuration file.
     pub fn new(opts: &Options) -> Result<Shared, String> {
-        let config = match &opts.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("config {}: {e}", path.display()))?;
-                Config::build(
-                    "gainestown",
-                    Some((&path.display().to_string(), &text)),
-                    &[],
-                )
-                .map_err(|e| e.to_string())?
-            }
-            None => Config::preset("gainestown").map_err(|e| e.to_string())?,
+        let text = match &opts.config {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("config {}: {e}", path.display()))?,
+            ),
+            None => None,
         };
+        let name = opts
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let build = |over: &[String]| {
+            Config::build(
+                "gainestown",
+                text.as_deref().map(|t| (name.as_str(), t)),
+                over,
+            )
+            .map_err(|e| e.to_string())
+        };
+        let mut config = build(&[])?;
+        let cores = opts
+            .cores
+            .unwrap_or_else(|| config.system.cores.max(DEFAULT_CORES));
+        let use_engine = opts.mode == Mode::Sim && cores > 1;
+        if use_engine {
+            // The machine `intervalsim run -c <config> --cores N` replays on.
+            let mut over = vec![format!("system.cores={cores}")];
+            if let Some(q) = opts.quantum_ns {
+                over.push(format!("system.quantum_ns={q}"));
+            }
+            config = build(&over)?;
+        }
         if opts.mode == Mode::Sim && config.core.model != CoreModel::Interval {
             return Err(format!(
                 "core model {:?}: execution-driven runs use the interval model (the detailed \
@@ -104,9 +148,21 @@ impl Shared {
             ));
         }
         let cycles_per_ns = config.core.frequency_ghz;
-        let quantum = ((opts.quantum_ns as f64) * cycles_per_ns).round().max(1.0) as u64;
+        let quantum_ns = opts
+            .quantum_ns
+            .map_or(config.system.quantum_ns, |q| q as f64);
+        let quantum = (quantum_ns * cycles_per_ns).round().max(1.0) as u64;
         let traces = TraceSet::new(opts)?;
+        let engine = if use_engine {
+            Some(Engine::start(config.clone())?)
+        } else {
+            None
+        };
         Ok(Shared {
+            engine_records: use_engine || opts.mode == Mode::Trace,
+            machine_cores: if use_engine { cores } else { u32::MAX },
+            engine,
+            futexes: Futexes::default(),
             opts: opts.clone(),
             llc: Mutex::new(SharedLlc::new(&config)),
             config,
@@ -127,7 +183,10 @@ impl Shared {
         Report {
             truncated: self.stopped.load(Ordering::Relaxed),
             barrier: BarrierStats {
-                quantum_ns: self.opts.quantum_ns,
+                quantum_ns: self
+                    .opts
+                    .quantum_ns
+                    .unwrap_or(self.config.system.quantum_ns.round() as u64),
                 crossings: c.crossings,
                 waits: c.waits,
                 timeouts: c.timeouts,
@@ -222,7 +281,11 @@ struct Backend {
     shared: &'static Shared,
     slot: usize,
     sim: Option<Sim>,
+    /// This thread's core queue (multi-core engine).
+    live: Option<Sink>,
     trace: Option<TraceSink>,
+    /// Synchronisation records written.
+    sync_events: u64,
     simulated: u64,
     simulated_unpublished: u64,
     executed_unpublished: u64,
@@ -233,7 +296,8 @@ impl Consumer for Backend {
     fn consume(&mut self, records: &[Instr]) {
         let n = records.len() as u64;
         self.executed_unpublished += n;
-        if !self.shared.active() || !self.fast_forward_done() {
+        let unsimulated = self.sim.is_none() && self.live.is_none() && self.trace.is_none();
+        if unsimulated || !self.shared.active() || !self.fast_forward_done() {
             self.publish(false);
             return;
         }
@@ -250,6 +314,9 @@ impl Consumer for Backend {
         }
         if let Some(t) = &mut self.trace {
             t.push(records);
+        }
+        if let Some(l) = &mut self.live {
+            l.push(records);
         }
         if let Some(sim) = &mut self.sim {
             let t0 = Instant::now();
@@ -302,23 +369,55 @@ impl Backend {
     fn now(&self) -> u64 {
         self.sim.as_ref().map_or(0, |s| s.core.cycle() + s.offset)
     }
+
+    /// Whether this thread's records are being written now (simulated region, after the
+    /// fast-forward, before the limit).
+    fn recording(&self) -> bool {
+        self.shared.active() && self.fast_forward_done()
+    }
+
+    /// Write a synchronisation record to the engine's queue and the trace.
+    fn sync(&mut self, rec: Instr) {
+        if self.live.is_none() && self.trace.is_none() {
+            return;
+        }
+        if let Some(t) = &mut self.trace {
+            t.push(&[rec]);
+        }
+        if let Some(l) = &mut self.live {
+            l.push(&[rec]);
+        }
+        self.sync_events += 1;
+    }
 }
 
 /// One guest thread.
 pub struct Vcpu {
     number: u32,
     tid: i64,
+    /// Guest address the kernel clears and wakes when this thread exits (`CLONE_CHILD_CLEARTID`,
+    /// `set_tid_address`).
+    clear_tid: u64,
+    /// Its exit record is written.
+    exited: bool,
     /// The record builder.
     pub thread: Thread,
     backend: Backend,
 }
 
 impl Vcpu {
-    /// Guest thread `number` running on vCPU `index`.
-    pub fn new(number: u32, index: u32, opts: &Options, shared: &'static Shared) -> Vcpu {
+    /// Guest thread `number` running on vCPU `index`, with its clear-tid address.
+    pub fn new(
+        number: u32,
+        index: u32,
+        opts: &Options,
+        shared: &'static Shared,
+        clear_tid: u64,
+    ) -> Vcpu {
         let slot = index as usize;
         let start = shared.clone_time.load(Ordering::Acquire);
-        let sim = (opts.mode == Mode::Sim).then(|| {
+        let inline = opts.mode == Mode::Sim && shared.engine.is_none();
+        let sim = inline.then(|| {
             shared.barrier.join(slot, start);
             Sim {
                 core: Core::new(number, &shared.config),
@@ -335,21 +434,46 @@ impl Vcpu {
             }
         });
         shared.threads_seen.fetch_add(1, Ordering::Relaxed);
-        let mut trace = shared.traces.as_ref().map(|t| t.sink(number));
+        let has_core = number < shared.machine_cores;
+        let mut trace = has_core
+            .then(|| shared.traces.as_ref().map(|t| t.sink(number)))
+            .flatten();
         if number > 0
             && let Some(t) = &mut trace
         {
-            t.push(&[sync_record(0, SyncOp::ThreadStart, u64::from(number))]);
+            let start = if shared.engine_records {
+                // The record the engine's stream of this core begins with.
+                intervalsim::frontend::threads::start_record(number)
+            } else {
+                sync_record(0, SyncOp::ThreadStart, u64::from(number))
+            };
+            t.push(&[start]);
         }
+        let live = match &shared.engine {
+            Some(e) if has_core => Some(Sink::new(e.hub, number as usize)),
+            Some(_) => {
+                eprintln!(
+                    "intervalsim-qemu: thread {number} has no core on the {}-core machine; it \
+                     runs unsimulated (use cores=N for more)",
+                    shared.machine_cores
+                );
+                None
+            }
+            None => None,
+        };
         Vcpu {
             number,
             tid: 0,
+            clear_tid,
+            exited: false,
             thread: Thread::new(),
             backend: Backend {
                 shared,
                 slot,
                 sim,
+                live,
                 trace,
+                sync_events: 0,
                 simulated: 0,
                 simulated_unpublished: 0,
                 executed_unpublished: 0,
@@ -372,6 +496,7 @@ impl Vcpu {
             return;
         }
         let batch = if self.backend.sim.is_some() && shared.barrier_busy(self.backend.slot) {
+            // Inline path with other threads running: look at the barrier more often.
             MULTI_THREAD_BATCH
         } else {
             crate::thread::RECORD_BATCH
@@ -380,12 +505,47 @@ impl Vcpu {
         self.thread.start_block(tb, &mut self.backend);
     }
 
-    /// The thread enters system call `num` with arguments `a1`, `a2`.
-    pub fn syscall_enter(&mut self, num: i64, a1: u64, a2: u64) {
+    /// Guest thread `number`, which this thread is creating in a `clone`, is born now.
+    pub fn created(&mut self, number: u32) {
+        if self.backend.shared.engine_records && number < self.backend.shared.machine_cores {
+            self.backend
+                .sync(sync_record(0, SyncOp::ThreadStart, u64::from(number)));
+            self.flush_live();
+        }
+    }
+
+    /// The clear-tid address this thread's `clone` call `args` gives the child it creates.
+    pub fn child_clear_tid(num: i64, args: &[u64; 6]) -> u64 {
+        match num {
+            SYS_CLONE if args[0] & CLONE_CHILD_CLEARTID != 0 => args[3],
+            // struct clone_args { flags, pidfd, child_tid, ... } (u64 fields)
+            SYS_CLONE3 => match crate::futex::read_guest_u64(args[0]) {
+                Some(flags) if flags & CLONE_CHILD_CLEARTID != 0 => {
+                    crate::futex::read_guest_u64(args[0] + 16).unwrap_or(0)
+                }
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    fn flush_live(&mut self) {
+        if let Some(l) = &mut self.backend.live {
+            l.flush();
+        }
+    }
+
+    /// The thread enters system call `num` with arguments `args`.
+    pub fn syscall_enter(&mut self, num: i64, args: &[u64; 6]) {
         if self.tid == 0 {
             self.tid = i64::from(unsafe { libc::gettid() });
         }
         self.thread.flush(None, &mut self.backend);
+        if self.backend.shared.engine_records {
+            self.sync_syscall(num, args);
+            return;
+        }
+        let (a1, a2) = (args[0], args[1]);
         let now = self.backend.now();
         if num == SYS_CLONE || num == SYS_CLONE3 {
             self.backend.shared.clone_time.store(now, Ordering::Release);
@@ -401,6 +561,60 @@ impl Vcpu {
         }
         if self.backend.sim.is_some() {
             self.backend.shared.barrier.block(self.backend.slot, now);
+        }
+    }
+
+    /// The synchronisation records of system call `num` (engine or trace mode); everything
+    /// queued goes to the engine before the thread may block in the host.
+    fn sync_syscall(&mut self, num: i64, args: &[u64; 6]) {
+        let shared = self.backend.shared;
+        match num {
+            SYS_FUTEX => {
+                let recording = self.backend.recording();
+                match shared.futexes.call(*args, recording, read_guest_u32) {
+                    Effect::Wait(addr) => {
+                        self.backend
+                            .sync(sync_record(self.thread.next_pc(), SyncOp::Wait, addr));
+                    }
+                    Effect::Wake(origins) => {
+                        for addr in origins {
+                            self.backend.sync(sync_record(
+                                self.thread.next_pc(),
+                                SyncOp::Wake,
+                                addr,
+                            ));
+                        }
+                    }
+                    Effect::None => {}
+                }
+            }
+            SYS_SET_TID_ADDRESS => self.clear_tid = args[0],
+            SYS_EXIT => self.exit_records(),
+            _ => {}
+        }
+        self.flush_live();
+    }
+
+    /// The thread exits: the kernel wakes its joiners (clear-tid), then it ends.
+    fn exit_records(&mut self) {
+        if self.exited {
+            return;
+        }
+        self.exited = true;
+        let shared = self.backend.shared;
+        if self.clear_tid != 0 {
+            let recording = self.backend.recording();
+            for addr in shared.futexes.exit(self.clear_tid, recording) {
+                self.backend
+                    .sync(sync_record(self.thread.next_pc(), SyncOp::Wake, addr));
+            }
+        }
+        if shared.threads_seen.load(Ordering::Relaxed) > 1 {
+            self.backend.sync(sync_record(
+                self.thread.next_pc(),
+                SyncOp::ThreadExit,
+                u64::from(self.number),
+            ));
         }
     }
 
@@ -428,8 +642,14 @@ impl Vcpu {
         self.backend.publish(true);
         let shared = self.backend.shared;
         let end = self.backend.now();
+        if shared.engine_records {
+            self.exit_records();
+            if let Some(l) = self.backend.live.take() {
+                l.close();
+            }
+        }
         if let Some(mut t) = self.backend.trace.take() {
-            if shared.threads_seen.load(Ordering::Relaxed) > 1 {
+            if !shared.engine_records && shared.threads_seen.load(Ordering::Relaxed) > 1 {
                 t.push(&[sync_record(
                     self.thread.next_pc(),
                     SyncOp::ThreadExit,
@@ -446,6 +666,7 @@ impl Vcpu {
             memory_accesses_dropped: c.memory_accesses_dropped,
             syscalls: c.syscalls,
             futex_calls: c.futex_calls,
+            sync_events: self.backend.sync_events,
         };
         let mut report = ThreadReport {
             thread: self.number,
@@ -480,6 +701,31 @@ impl Vcpu {
 }
 
 impl Shared {
+    /// Put the multi-core engine's results into the per-thread reports (thread *k* ran on
+    /// core *k*): its core statistics and CPI stack (which already hold its `sync` time), and
+    /// when it started and finished.
+    pub fn attach(&self, threads: &mut [ThreadReport], m: &MultiStats) {
+        for t in threads {
+            let Some(c) = m.cores.get(t.thread as usize) else {
+                continue;
+            };
+            let width = u64::from(c.stats.cpi.width.max(1));
+            t.sync_cycles = c.stats.cpi.slots[Component::Sync as usize] / width;
+            // The core's cycle count runs from its start to its finish.
+            t.start_cycle = c.finish_cycle.saturating_sub(c.stats.cycles);
+            t.end_cycle = t.start_cycle + c.stats.cycles;
+            t.stats = Some(RunStats {
+                label: format!("core {} = thread {} (tid {})", t.thread, t.thread, t.tid),
+                config: self.config.name.clone(),
+                model: "interval".into(),
+                frequency_ghz: self.config.core.frequency_ghz,
+                core: c.stats.clone(),
+                uncore: UncoreStats::default(),
+                wall_seconds: m.host.wall_seconds,
+            });
+        }
+    }
+
     /// Whether another thread takes part in the barrier besides `slot`.
     #[inline]
     fn barrier_busy(&self, slot: usize) -> bool {

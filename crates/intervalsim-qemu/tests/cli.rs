@@ -7,30 +7,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The `intervalsim` simulator binary (for replaying traces), built on demand.
-fn simulator() -> PathBuf {
-    let dir = plugin().parent().unwrap().to_path_buf();
-    let release = dir.file_name().is_some_and(|n| n == "release");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "intervalsim",
-        "--bin",
-        "intervalsim",
-    ])
-    .env("CARGO_TARGET_DIR", dir.parent().unwrap())
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if release {
-        cmd.arg("--release");
-    }
-    let o = cmd.output().expect("cargo build intervalsim");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    dir.join("intervalsim")
-}
-
 /// The `intervalsim-qemu` launcher, built with the plugin into the same directory.
 fn intervalsim() -> PathBuf {
     plugin().with_file_name("intervalsim-qemu")

@@ -29,15 +29,14 @@ pub struct BranchStats {
     pub btb_misses: u64,
 }
 
-#[inline]
+/// Next value of a two-bit saturating counter, by outcome (row) and current value (column).
+const CTR_NEXT: [[u8; 4]; 2] = [[0, 0, 1, 2], [1, 2, 3, 3]];
+
+/// Train a two-bit saturating counter: a table lookup, not branches on the (often random)
+/// outcome.
+#[inline(always)]
 fn ctr_update(c: &mut u8, taken: bool) {
-    if taken {
-        if *c < 3 {
-            *c += 1;
-        }
-    } else if *c > 0 {
-        *c -= 1;
-    }
+    *c = CTR_NEXT[taken as usize][(*c & 3) as usize];
 }
 
 #[inline]
@@ -50,7 +49,9 @@ fn hash_pc(pc: u64) -> u64 {
 struct Folded {
     comp: u64,
     clen: u32,
-    olen: u32,
+    /// Where the bit leaving the history enters the folded value (`olen % clen`, kept so
+    /// that an update divides nothing).
+    out_point: u32,
 }
 
 impl Folded {
@@ -58,14 +59,13 @@ impl Folded {
         Folded {
             comp: 0,
             clen,
-            olen,
+            out_point: olen % clen,
         }
     }
     #[inline]
     fn update(&mut self, new_bit: u64, old_bit: u64) {
-        let out_point = self.olen % self.clen;
         self.comp = (self.comp << 1) | new_bit;
-        self.comp ^= old_bit << out_point;
+        self.comp ^= old_bit << self.out_point;
         self.comp ^= self.comp >> self.clen;
         self.comp &= (1 << self.clen) - 1;
     }
@@ -79,6 +79,8 @@ struct Tage {
     base: Vec<u8>,
     base_mask: u64,
     idx_bits: u32,
+    /// Per table, the shift of the pc hash folded into the index (`idx_bits - i % idx_bits`).
+    idx_shift: [u32; TAGE_TABLES],
     tag_bits: [u32; TAGE_TABLES],
     lengths: [u32; TAGE_TABLES],
     tags: Vec<u16>,
@@ -87,7 +89,7 @@ struct Tage {
     fidx: [Folded; TAGE_TABLES],
     ft1: [Folded; TAGE_TABLES],
     ft2: [Folded; TAGE_TABLES],
-    hist: Vec<u8>,
+    hist: Box<[u8; HIST_RING]>,
     pos: usize,
     use_alt: i8,
     tick: u64,
@@ -121,6 +123,7 @@ impl Tage {
             base: vec![2; 1 << (idx_bits + 1)],
             base_mask: (1 << (idx_bits + 1)) - 1,
             idx_bits,
+            idx_shift: std::array::from_fn(|i| idx_bits - i as u32 % idx_bits),
             tag_bits,
             lengths,
             tags: vec![0; n],
@@ -129,7 +132,7 @@ impl Tage {
             fidx,
             ft1,
             ft2,
-            hist: vec![0; HIST_RING],
+            hist: Box::new([0; HIST_RING]),
             pos: 0,
             use_alt: 0,
             tick: 0,
@@ -146,8 +149,7 @@ impl Tage {
         let mut provider = usize::MAX;
         let mut alt = usize::MAX;
         for i in (0..TAGE_TABLES).rev() {
-            let idx = ((h ^ (h >> (self.idx_bits - i as u32 % self.idx_bits)) ^ self.fidx[i].comp)
-                & mask) as usize
+            let idx = ((h ^ (h >> self.idx_shift[i]) ^ self.fidx[i].comp) & mask) as usize
                 + (i << self.idx_bits);
             let tag = ((h ^ self.ft1[i].comp ^ (self.ft2[i].comp << 1))
                 & ((1 << self.tag_bits[i]) - 1)) as u16;
@@ -395,7 +397,7 @@ impl Btb {
     }
 
     /// Look up `pc`, then record `target`; returns the stored target before the update.
-    #[inline]
+    #[inline(always)]
     fn lookup_update(&mut self, pc: u64, target: u64) -> Option<u64> {
         let base = ((hash_pc(pc) & self.set_mask) as usize) * self.ways;
         self.clock += 1;

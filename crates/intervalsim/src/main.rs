@@ -25,6 +25,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Cmd {
     /// Simulate a built-in workload or a trace and print statistics and the CPI stack.
     Run(RunArgs),
@@ -125,7 +126,9 @@ struct RunArgs {
     print_json: bool,
     /// Simulate a multi-core system of this many cores (1-256), one thread of a
     /// multi-threaded workload per core: stream, false-sharing, counter, prodcons, readonly,
-    /// stencil. `-n` is then the total over all threads.
+    /// stencil. `-n` is then the total over all threads. With a program after `--`: the
+    /// simulated machine's cores, guest thread k on core k (default: `system.cores`, at least
+    /// 8; 1 simulates each thread inline on its guest thread).
     #[arg(long)]
     cores: Option<u32>,
     /// Host worker threads for a multi-core run (default: the host's cores).
@@ -139,7 +142,8 @@ struct RunArgs {
     #[arg(long)]
     padded: bool,
     /// One trace per thread for a multi-core run (compact traces keep synchronisation
-    /// events); repeat once per core.
+    /// events); repeat once per core. With `--cores N` and fewer traces, the other cores
+    /// stay unused.
     #[arg(long = "thread-trace", value_name = "FILE")]
     thread_traces: Vec<PathBuf>,
     /// No progress bar.
@@ -284,9 +288,9 @@ fn cmd_run_multi(a: RunArgs) -> Result<()> {
     let n = base.system.cores;
     let (streams, label): (Vec<Box<dyn InstrStream + Send>>, String) =
         if !a.thread_traces.is_empty() {
-            if a.thread_traces.len() != n as usize {
+            if a.thread_traces.len() > n as usize {
                 bail!(
-                    "{} --thread-trace files for {n} cores: give one per core",
+                    "{} --thread-trace files for {n} cores: give at most one per core",
                     a.thread_traces.len()
                 );
             }
@@ -294,7 +298,12 @@ fn cmd_run_multi(a: RunArgs) -> Result<()> {
             for p in &a.thread_traces {
                 v.push(frontend::open_trace_send(p)?);
             }
-            (v, format!("{} thread traces", n))
+            // Cores beyond the traces run threads that are never created (as in the live
+            // QEMU run that recorded them on a machine with more cores than threads).
+            for k in a.thread_traces.len() as u32..n {
+                v.push(frontend::threads::unstarted(k));
+            }
+            (v, format!("{} thread traces", a.thread_traces.len()))
         } else {
             let name = a.source.workload.clone().unwrap_or_else(|| "stream".into());
             let footprint = match &a.source.footprint {
@@ -360,6 +369,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         let code = frontend::qemu::cli_run(
             cfg,
             &a.qemu,
+            a.cores,
             &a.program,
             a.json.as_deref(),
             a.svg.as_deref(),

@@ -158,3 +158,27 @@ pub fn callgrind(prog: &Path, args: &[&str]) -> u64 {
 pub fn rel(a: u64, b: u64) -> f64 {
     (a as f64 - b as f64).abs() / b as f64
 }
+
+/// The `intervalsim` simulator binary (for replaying traces), built on demand.
+pub fn simulator() -> PathBuf {
+    let dir = plugin().parent().unwrap().to_path_buf();
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "intervalsim",
+        "--bin",
+        "intervalsim",
+    ])
+    .env("CARGO_TARGET_DIR", dir.parent().unwrap())
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        cmd.arg("--release");
+    }
+    let o = cmd.output().expect("cargo build intervalsim");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join("intervalsim")
+}

@@ -30,6 +30,10 @@ use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
 use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
 
+/// Functional-unit class of an instruction that does not access memory, by [`Kind`]: ALU (0),
+/// multiply/divide (1), floating point (2). Loads and stores use classes 3 and 4.
+const FU_OF_KIND: [usize; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
 /// constant so that masked indices need no bounds checks.
 const WAITING_RING: usize = 8192;
@@ -284,8 +288,11 @@ impl IntervalCore {
         } else {
             Component::Depend
         };
-        let is_load = ins.n_mem > 0 && ins.has_load();
-        let is_store = ins.n_mem > 0 && ins.has_store();
+        let (mut is_load, mut is_store) = (false, false);
+        for m in ins.mem_ops() {
+            is_load |= !m.write;
+            is_store |= m.write;
+        }
         let mut rob_free = self.rob[self.rob_pos];
         if is_load {
             rob_free = rob_free.max(self.lq[self.lq_pos]);
@@ -319,11 +326,7 @@ impl IntervalCore {
         } else if is_store {
             4
         } else {
-            match ins.kind {
-                Kind::Mul | Kind::Div => 1,
-                Kind::Fp => 2,
-                _ => 0,
-            }
+            FU_OF_KIND[ins.kind as usize]
         };
         if self.fu_cycle[fu] > disp {
             disp = self.fu_cycle[fu];
@@ -342,12 +345,11 @@ impl IntervalCore {
         self.fe_slots += 1;
 
         // Issue when the sources are ready.
-        let mut src_ready = 0;
-        for &r in &ins.src {
-            if r != 0 {
-                src_ready = src_ready.max(self.reg_ready[r as usize]);
-            }
-        }
+        // Register 0 means "none"; its ready time stays 0, so no test per source.
+        let rr = &self.reg_ready;
+        let src_ready = rr[ins.src[0] as usize]
+            .max(rr[ins.src[1] as usize])
+            .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
         let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
         let mut issue = disp.max(src_ready);
         if serial {
@@ -389,11 +391,9 @@ impl IntervalCore {
                 };
             }
         }
-        for &r in &ins.dst {
-            if r != 0 {
-                self.reg_ready[r as usize] = complete;
-            }
-        }
+        self.reg_ready[ins.dst[0] as usize] = complete;
+        self.reg_ready[ins.dst[1] as usize] = complete;
+        self.reg_ready[0] = 0;
         self.max_complete = self.max_complete.max(complete);
 
         // Branch prediction, at dispatch in program order; redirects apply to younger ones.
@@ -420,7 +420,14 @@ impl IntervalCore {
             let g = complete - self.ret_cycle;
             let lost = (d - self.ret_slots) as u64 + (g - 1) * d as u64;
             let s = issue.saturating_sub(self.ret_cycle).min(g);
-            let lost_start = lost * s / g;
+            // The split is proportional; its ends (common) need no division.
+            let lost_start = if s == 0 {
+                0
+            } else if s == g {
+                lost
+            } else {
+                lost * s / g
+            };
             self.cpi.add(start_cause, lost_start);
             let lost_exec = lost - lost_start;
             if tlb_cycles > 0 {
@@ -436,7 +443,6 @@ impl IntervalCore {
             self.ret_slots = 0;
         }
         self.ret_slots += 1;
-        self.cpi.add(Component::Base, 1);
         self.rob[self.rob_pos] = self.ret_cycle;
         self.rob_pos += 1;
         if self.rob_pos == self.rob.len() {
@@ -461,7 +467,9 @@ impl IntervalCore {
 
     /// Statistics since the last reset.
     pub fn stats(&self) -> CoreStats {
+        // Every retired instruction fills one base slot: counted here, not one by one.
         let mut cpi = self.cpi;
+        cpi.add(Component::Base, self.instrs);
         let cycles = if self.instrs == 0 && self.ret_slots == 0 {
             0
         } else {
@@ -471,18 +479,15 @@ impl IntervalCore {
             );
             self.ret_cycle + 1 - self.start_cycle
         };
-        CoreStats {
-            instructions: self.instrs,
+        super::core_stats(
+            self.instrs,
             cycles,
-            loads: self.loads,
-            stores: self.stores,
-            branch: self.bpred.stats,
+            self.loads,
+            self.stores,
             cpi,
-            l1i: self.mem.l1i.stats,
-            l1d: self.mem.l1d.stats,
-            l2: self.mem.l2.stats,
-            tlb: self.mem.tlbs.stats,
-        }
+            &self.mem,
+            &self.bpred,
+        )
     }
 
     /// Hold the core idle until cycle `t` (blocked in a synchronisation, or waiting for the
@@ -511,8 +516,7 @@ impl IntervalCore {
         self.instrs = 0;
         self.loads = 0;
         self.stores = 0;
-        self.mem.reset_stats();
-        self.bpred.stats = Default::default();
+        super::reset_shared_stats(&mut self.mem, &mut self.bpred);
     }
 }
 

@@ -9,10 +9,11 @@
 pub mod interval;
 pub mod rob;
 
+use crate::bpred::BranchUnit;
 use crate::config::{Config, CoreModel};
 use crate::frontend::{Instr, InstrStream, Kind, TraceError};
-use crate::memory::Uncore;
-use crate::stats::CoreStats;
+use crate::memory::{PrivateCaches, Uncore};
+use crate::stats::{CoreStats, CpiStack};
 
 /// Instructions fetched from the stream per refill (256 records = 24 KiB, so the batch a
 /// source writes is still in the host's L1 cache when the core reads it).
@@ -162,6 +163,39 @@ pub(crate) fn access_memory<U: Uncore>(
         ready += lat.of(ins.kind) as u64;
     }
     Some((ready, level, tlb as u64))
+}
+
+/// A core's statistics: its own counters (`instructions`, `cycles`, `loads`, `stores`, the CPI
+/// stack) with the counters of the parts both models share (private levels, branch unit).
+#[inline]
+fn core_stats(
+    instructions: u64,
+    cycles: u64,
+    loads: u64,
+    stores: u64,
+    cpi: CpiStack,
+    mem: &PrivateCaches,
+    bpred: &BranchUnit,
+) -> CoreStats {
+    CoreStats {
+        instructions,
+        cycles,
+        loads,
+        stores,
+        branch: bpred.stats,
+        cpi,
+        l1i: mem.l1i.stats,
+        l1d: mem.l1d.stats,
+        l2: mem.l2.stats,
+        tlb: mem.tlbs.stats,
+    }
+}
+
+/// Clear the counters of the parts both models share (end of warm-up).
+#[inline]
+fn reset_shared_stats(mem: &mut PrivateCaches, bpred: &mut BranchUnit) {
+    mem.reset_stats();
+    bpred.stats = Default::default();
 }
 
 /// One simulated core of either model.

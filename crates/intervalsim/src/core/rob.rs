@@ -414,18 +414,15 @@ impl RobCore {
 
     /// Statistics since the last reset.
     pub fn stats(&self) -> CoreStats {
-        CoreStats {
-            instructions: self.instrs,
-            cycles: self.cycle - self.start_cycle,
-            loads: self.loads,
-            stores: self.stores,
-            branch: self.bpred.stats,
-            cpi: self.cpi,
-            l1i: self.mem.l1i.stats,
-            l1d: self.mem.l1d.stats,
-            l2: self.mem.l2.stats,
-            tlb: self.mem.tlbs.stats,
-        }
+        super::core_stats(
+            self.instrs,
+            self.cycle - self.start_cycle,
+            self.loads,
+            self.stores,
+            self.cpi,
+            &self.mem,
+            &self.bpred,
+        )
     }
 
     /// Start counting afresh.
@@ -435,7 +432,6 @@ impl RobCore {
         self.instrs = 0;
         self.loads = 0;
         self.stores = 0;
-        self.mem.reset_stats();
-        self.bpred.stats = Default::default();
+        super::reset_shared_stats(&mut self.mem, &mut self.bpred);
     }
 }

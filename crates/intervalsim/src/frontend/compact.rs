@@ -163,35 +163,111 @@ pub fn write_file(
     }
 }
 
-#[inline]
-fn read_varint(b: &[u8], p: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let x = *b.get(*p)?;
-        *p += 1;
-        if shift == 63 && x > 1 {
-            return None;
+/// How [`decode`] reports a malformed record. The fast path ([`Quiet`]) only needs to know
+/// that something is unusual — the reader then decodes the record again with [`Report`], which
+/// names what is wrong and where — so one decoder serves both and the fast one carries no
+/// error-building code.
+trait OnError {
+    type Error;
+    /// The bytes end inside the record, while reading `what`.
+    fn truncated(&self, what: &'static str) -> Self::Error;
+    /// The byte at `at` (from the record's start) is not valid; `what` says why.
+    fn corrupt(&self, at: usize, what: impl FnOnce() -> String) -> Self::Error;
+}
+
+/// No detail: any problem is `()`.
+struct Quiet;
+
+impl OnError for Quiet {
+    type Error = ();
+    #[inline(always)]
+    fn truncated(&self, _: &'static str) {}
+    #[inline(always)]
+    fn corrupt(&self, _: usize, _: impl FnOnce() -> String) {}
+}
+
+/// Errors that name the file, the record and the decompressed byte offset.
+struct Report<'a> {
+    path: &'a str,
+    record: u64,
+    /// Offset of the record's first byte in the file's decompressed view (header included).
+    offset: u64,
+}
+
+impl OnError for Report<'_> {
+    type Error = TraceError;
+    fn truncated(&self, what: &'static str) -> TraceError {
+        TraceError::Truncated {
+            path: self.path.to_string(),
+            record: self.record,
+            offset: self.offset,
+            detail: format!("stream ends inside the record ({what})"),
         }
-        v |= ((x & 0x7f) as u64) << shift;
-        if x & 0x80 == 0 {
-            return Some(v);
-        }
-        shift += 7;
-        if shift > 63 {
-            return None;
+    }
+    fn corrupt(&self, at: usize, what: impl FnOnce() -> String) -> TraceError {
+        TraceError::Corrupt {
+            path: self.path.to_string(),
+            record: self.record,
+            offset: self.offset + at as u64,
+            detail: what(),
         }
     }
 }
 
-/// Decode one well-formed record from the start of `b`; `None` on anything unusual (the
-/// checked decoder then reports exactly what and where). Returns the bytes consumed.
-#[inline]
-fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
+#[inline(always)]
+fn byte<E: OnError>(b: &[u8], p: &mut usize, what: &'static str, on: &E) -> Result<u8, E::Error> {
+    match b.get(*p) {
+        Some(&x) => {
+            *p += 1;
+            Ok(x)
+        }
+        None => Err(on.truncated(what)),
+    }
+}
+
+/// A LEB128 varint of at most ten bytes (the tenth may only hold the top bit).
+#[inline(always)]
+fn varint<E: OnError>(
+    b: &[u8],
+    p: &mut usize,
+    what: &'static str,
+    on: &E,
+) -> Result<u64, E::Error> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let at = *p;
+        let x = byte(b, p, what, on)?;
+        if shift == 63 && x > 1 {
+            return Err(on.corrupt(at, || format!("{what}: varint overflows 64 bits")));
+        }
+        v |= ((x & 0x7f) as u64) << shift;
+        if x & 0x80 == 0 {
+            return Ok(v);
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err(on.corrupt(*p, || format!("{what}: varint longer than 10 bytes")));
+        }
+    }
+}
+
+/// Decode the record at the start of `b` into `ins`, advancing `codec` only on success.
+/// Returns the bytes consumed. Positions given to `on` count from `b`'s start.
+#[inline(always)]
+fn decode<E: OnError>(
+    b: &[u8],
+    codec: &mut Codec,
+    ins: &mut Instr,
+    on: &E,
+) -> Result<usize, E::Error> {
     let mut p = 0;
-    let head = *b.first()?;
-    p += 1;
-    let kind = Kind::from_u8(head & 0x0f)?;
+    let head = byte(b, &mut p, "head", on)?;
+    let Some(kind) = Kind::from_u8(head & 0x0f) else {
+        return Err(on.corrupt(0, || {
+            format!("instruction class {} is not defined", head & 0x0f)
+        }));
+    };
     *ins = Instr::new(0, kind);
     ins.taken = head & 0x20 != 0;
     ins.pc = if head & 0x10 != 0 {
@@ -199,49 +275,60 @@ fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
     } else {
         codec
             .next_pc
-            .wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64)
+            .wrapping_add(unzigzag(varint(b, &mut p, "pc", on)?) as u64)
     };
-    ins.len = *b.get(p)?;
-    p += 1;
+    ins.len = byte(b, &mut p, "length", on)?;
     if kind == Kind::Branch {
-        let bk = *b.get(p)?;
-        p += 1;
-        if bk & 0xe0 != 0 {
-            return None;
-        }
-        ins.branch = BranchKind::from_u8(bk & 0x0f).filter(|k| *k != BranchKind::None)?;
+        let at = p;
+        let bk = byte(b, &mut p, "branch kind", on)?;
+        ins.branch = match BranchKind::from_u8(bk & 0x0f) {
+            Some(k) if k != BranchKind::None && bk & 0xe0 == 0 => k,
+            _ => return Err(on.corrupt(at, || format!("branch kind byte {bk:#x} is not defined"))),
+        };
         if bk & 0x10 != 0 {
             ins.target = ins
                 .pc
-                .wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64);
+                .wrapping_add(unzigzag(varint(b, &mut p, "target", on)?) as u64);
         }
     } else if ins.taken {
-        return None;
+        return Err(on.corrupt(0, || "taken flag on a non-branch".into()));
     }
     if head & 0x40 != 0 {
-        let counts = *b.get(p)?;
-        p += 1;
+        let at = p;
+        let counts = byte(b, &mut p, "register counts", on)?;
         let (ns, nd) = ((counts >> 4) as usize, (counts & 0x0f) as usize);
         if ns > 4 || nd > 2 {
-            return None;
+            return Err(on.corrupt(at, || {
+                format!("{ns} sources / {nd} destinations (at most 4 / 2)")
+            }));
         }
-        // One fixed-size load instead of two variable-length copies (which become memcpy
-        // calls): the bytes past the register ids are masked off.
-        let w = u64::from_le_bytes(b.get(p..p + 8)?.try_into().ok()?);
-        ins.src = ((w & ((1u64 << (8 * ns)) - 1)) as u32).to_le_bytes();
-        ins.dst = (((w >> (8 * ns)) & ((1u64 << (8 * nd)) - 1)) as u16).to_le_bytes();
-        p += ns + nd;
+        if let Some(chunk) = b.get(p..p + 8) {
+            // One fixed-size load instead of two variable-length copies (which become memcpy
+            // calls): the bytes past the register ids are masked off.
+            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            ins.src = ((w & ((1u64 << (8 * ns)) - 1)) as u32).to_le_bytes();
+            ins.dst = (((w >> (8 * ns)) & ((1u64 << (8 * nd)) - 1)) as u16).to_le_bytes();
+            p += ns + nd;
+        } else {
+            for k in 0..ns {
+                ins.src[k] = byte(b, &mut p, "source register", on)?;
+            }
+            for k in 0..nd {
+                ins.dst[k] = byte(b, &mut p, "destination register", on)?;
+            }
+        }
     }
-    let n_mem = *b.get(p)? as usize;
-    p += 1;
+    let at = p;
+    let n_mem = byte(b, &mut p, "memory operand count", on)? as usize;
     if n_mem > MAX_MEM {
-        return None;
+        return Err(on.corrupt(at, || {
+            format!("{n_mem} memory operands (at most {MAX_MEM})")
+        }));
     }
     let mut prev = codec.prev_addr;
     for (k, slot) in prev.iter_mut().enumerate().take(n_mem) {
-        let sw = *b.get(p)?;
-        p += 1;
-        let addr = slot.wrapping_add(unzigzag(read_varint(b, &mut p)?) as u64);
+        let sw = byte(b, &mut p, "access size", on)?;
+        let addr = slot.wrapping_add(unzigzag(varint(b, &mut p, "address", on)?) as u64);
         *slot = addr;
         ins.mem[k] = super::MemOp {
             addr,
@@ -251,10 +338,15 @@ fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
     }
     ins.n_mem = n_mem as u8;
     if head & 0x80 != 0 {
-        let op = *b.get(p)?;
-        p += 1;
-        ins.sync = SyncOp::from_u8(op).filter(|o| *o != SyncOp::None)?;
-        ins.target = read_varint(b, &mut p)?;
+        let at = p;
+        let op = byte(b, &mut p, "sync op", on)?;
+        ins.sync = match SyncOp::from_u8(op) {
+            Some(o) if o != SyncOp::None => o,
+            _ => {
+                return Err(on.corrupt(at, || format!("synchronisation op {op} is not defined")));
+            }
+        };
+        ins.target = varint(b, &mut p, "sync object", on)?;
     }
     codec.prev_addr = prev;
     codec.next_pc = if kind == Kind::Branch && ins.taken {
@@ -262,7 +354,7 @@ fn decode_fast(b: &[u8], codec: &mut Codec, ins: &mut Instr) -> Option<usize> {
     } else {
         ins.pc.wrapping_add(ins.len as u64)
     };
-    Some(p)
+    Ok(p)
 }
 
 /// Whether `bytes` (a file's start) carry the compact format's magic.
@@ -402,126 +494,21 @@ impl<R: Read> CompactReader<R> {
         Ok(())
     }
 
+    /// Decode the next record with full error reporting.
     fn decode_one(&mut self) -> Result<Instr, TraceError> {
-        let start = self.pos;
-        let rec_off = self.base + start as u64 + HEADER as u64;
-        let record = self.record;
-        let path = self.path.as_str();
-        let end = self.end;
-        let buf = &self.buf[..end];
-        let codec = &mut self.codec;
-        let mut p = start;
-        let trunc = |what: &str| TraceError::Truncated {
-            path: path.to_string(),
-            record,
-            offset: rec_off,
-            detail: format!("stream ends inside the record ({what})"),
+        let on = Report {
+            path: &self.path,
+            record: self.record,
+            offset: self.base + self.pos as u64 + HEADER as u64,
         };
-        let corrupt = |at: usize, what: String| TraceError::Corrupt {
-            path: path.to_string(),
-            record,
-            offset: rec_off + (at - start) as u64,
-            detail: what,
-        };
-        let byte = |p: &mut usize, what: &str| -> Result<u8, TraceError> {
-            let b = *buf.get(*p).ok_or_else(|| trunc(what))?;
-            *p += 1;
-            Ok(b)
-        };
-        let varint = |p: &mut usize, what: &str| -> Result<u64, TraceError> {
-            let mut v = 0u64;
-            for shift in (0..70).step_by(7) {
-                let at = *p;
-                let b = *buf.get(*p).ok_or_else(|| trunc(what))?;
-                *p += 1;
-                if shift == 63 && b > 1 {
-                    return Err(corrupt(at, format!("{what}: varint overflows 64 bits")));
-                }
-                v |= ((b & 0x7f) as u64) << shift;
-                if b & 0x80 == 0 {
-                    return Ok(v);
-                }
-            }
-            Err(corrupt(*p, format!("{what}: varint longer than 10 bytes")))
-        };
-        let head_at = p;
-        let head = byte(&mut p, "head")?;
-        let kind = Kind::from_u8(head & 0x0f).ok_or_else(|| {
-            corrupt(
-                head_at,
-                format!("instruction class {} is not defined", head & 0x0f),
-            )
-        })?;
-        let mut ins = Instr::new(0, kind);
-        ins.taken = head & 0x20 != 0;
-        ins.pc = if head & 0x10 != 0 {
-            codec.next_pc
-        } else {
-            codec
-                .next_pc
-                .wrapping_add(unzigzag(varint(&mut p, "pc")?) as u64)
-        };
-        ins.len = byte(&mut p, "length")?;
-        if kind == Kind::Branch {
-            let at = p;
-            let bk = byte(&mut p, "branch kind")?;
-            ins.branch = BranchKind::from_u8(bk & 0x0f)
-                .filter(|b| *b != BranchKind::None && bk & 0xe0 == 0)
-                .ok_or_else(|| corrupt(at, format!("branch kind byte {bk:#x} is not defined")))?;
-            if bk & 0x10 != 0 {
-                ins.target = ins
-                    .pc
-                    .wrapping_add(unzigzag(varint(&mut p, "target")?) as u64);
-            }
-        } else if ins.taken {
-            return Err(corrupt(head_at, "taken flag on a non-branch".into()));
-        }
-        if head & 0x40 != 0 {
-            let at = p;
-            let counts = byte(&mut p, "register counts")?;
-            let (ns, nd) = ((counts >> 4) as usize, (counts & 0x0f) as usize);
-            if ns > 4 || nd > 2 {
-                return Err(corrupt(
-                    at,
-                    format!("{ns} sources / {nd} destinations (at most 4 / 2)"),
-                ));
-            }
-            for k in 0..ns {
-                ins.src[k] = byte(&mut p, "source register")?;
-            }
-            for k in 0..nd {
-                ins.dst[k] = byte(&mut p, "destination register")?;
-            }
-        }
-        let at = p;
-        let n_mem = byte(&mut p, "memory operand count")?;
-        if n_mem as usize > MAX_MEM {
-            return Err(corrupt(
-                at,
-                format!("{n_mem} memory operands (at most {MAX_MEM})"),
-            ));
-        }
-        for k in 0..n_mem as usize {
-            let sw = byte(&mut p, "access size")?;
-            let delta = unzigzag(varint(&mut p, "address")?);
-            let addr = codec.prev_addr[k].wrapping_add(delta as u64);
-            codec.prev_addr[k] = addr;
-            ins.push_mem(addr, sw & 0x7f, sw & 0x80 != 0);
-        }
-        if head & 0x80 != 0 {
-            let at = p;
-            let op = byte(&mut p, "sync op")?;
-            ins.sync = SyncOp::from_u8(op)
-                .filter(|o| *o != SyncOp::None)
-                .ok_or_else(|| corrupt(at, format!("synchronisation op {op} is not defined")))?;
-            ins.target = varint(&mut p, "sync object")?;
-        }
-        codec.next_pc = if ins.kind == Kind::Branch && ins.taken {
-            ins.target
-        } else {
-            ins.pc.wrapping_add(ins.len as u64)
-        };
-        self.pos = p;
+        let mut ins = Instr::default();
+        let used = decode(
+            &self.buf[self.pos..self.end],
+            &mut self.codec,
+            &mut ins,
+            &on,
+        )?;
+        self.pos += used;
         self.record += 1;
         Ok(ins)
     }
@@ -534,6 +521,32 @@ impl<R: Read> InstrStream for CompactReader<R> {
             if self.end - self.pos < MAX_RECORD && !self.eof {
                 self.refill()?;
             }
+            // Fast path: while a whole record surely fits in the buffer and the header
+            // announces more, decode without building error details.
+            let announced = usize::try_from(self.count - self.record).unwrap_or(usize::MAX);
+            let limit = out.len().min(n.saturating_add(announced));
+            while n < limit && self.end - self.pos >= MAX_RECORD {
+                match decode(
+                    &self.buf[self.pos..self.end],
+                    &mut self.codec,
+                    &mut out[n],
+                    &Quiet,
+                ) {
+                    Ok(used) => {
+                        self.pos += used;
+                        self.record += 1;
+                        n += 1;
+                    }
+                    Err(()) => break,
+                }
+            }
+            if n == out.len() {
+                break;
+            }
+            if self.end - self.pos < MAX_RECORD && !self.eof {
+                continue;
+            }
+            // One record the slow way: the end of the stream, or something to report.
             if self.pos == self.end {
                 if self.record != self.count {
                     return Err(TraceError::Truncated {
@@ -555,15 +568,6 @@ impl<R: Read> InstrStream for CompactReader<R> {
                     offset: self.base + self.pos as u64 + HEADER as u64,
                     detail: format!("data after the {} records the header announces", self.count),
                 });
-            }
-            if self.end - self.pos >= MAX_RECORD
-                && let Some(used) =
-                    decode_fast(&self.buf[self.pos..self.end], &mut self.codec, &mut out[n])
-            {
-                self.pos += used;
-                self.record += 1;
-                n += 1;
-                continue;
             }
             out[n] = self.decode_one()?;
             n += 1;

@@ -41,7 +41,7 @@ pub const PLUGIN_FILE: &str = "libintervalsim_qemu.so";
 /// Where `scripts/setup-intervalsim-qemu` puts a plugin-capable QEMU when the system's is not.
 pub const FALLBACK_QEMU: &str = "/opt/intervalsim-qemu/bin/qemu-x86_64";
 /// Version of the [`Report`] layout; the plugin and the launcher must agree.
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
 /// What went wrong while launching or reading back a run.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,11 @@ pub struct ThreadCounts {
     pub syscalls: u64,
     /// `futex` system calls made.
     pub futex_calls: u64,
+    /// Synchronisation records in the thread's stream (thread creation and exit, futex waits
+    /// that sleep, wakes that wake a sleeper): the multi-core engine executes them as
+    /// instructions, so its core counts them on top of the program's instructions.
+    #[serde(default)]
+    pub sync_events: u64,
 }
 
 /// One guest thread's results.
@@ -106,8 +111,9 @@ pub struct ThreadReport {
     pub counts: ThreadCounts,
     /// Timing results of this thread's core (simulation mode only).
     pub stats: Option<RunStats>,
-    /// Cycles the thread spent blocked (in system calls, futex waits, joins) while other threads
-    /// advanced: the `sync` CPI component, in addition to the core's own stack.
+    /// Cycles the thread spent blocked (futex waits, joins) while other threads advanced. With
+    /// the multi-core engine ([`Report::multicore`]) this is the `sync` component already in
+    /// the core's CPI stack and cycles; with the inline single-core path it comes on top.
     pub sync_cycles: u64,
     /// Simulated cycle at which the thread started (its creator's time at `clone`).
     pub start_cycle: u64,
@@ -146,6 +152,11 @@ pub struct Report {
     pub barrier: BarrierStats,
     /// Host seconds from plugin load to program exit.
     pub wall_seconds: f64,
+    /// The multi-core engine's results (core *k* ran guest thread *k*), when the run used it:
+    /// the same statistics `intervalsim run --cores N --thread-trace …` gives for the
+    /// recorded per-thread traces.
+    #[serde(default)]
+    pub multicore: Option<crate::multicore::report::MultiStats>,
 }
 
 impl Report {
@@ -154,12 +165,13 @@ impl Report {
         self.threads.iter().map(|t| t.counts.instructions).sum()
     }
 
-    /// Instructions simulated by all cores.
+    /// The program's instructions simulated by all cores (without the synchronisation records
+    /// the multi-core engine also executes).
     pub fn simulated_instructions(&self) -> u64 {
         self.threads
             .iter()
-            .filter_map(|t| t.stats.as_ref())
-            .map(|s| s.core.instructions)
+            .filter_map(|t| t.stats.as_ref().map(|s| (s, t.counts.sync_events)))
+            .map(|(s, sync)| s.core.instructions.saturating_sub(sync))
             .sum()
     }
 
@@ -193,7 +205,24 @@ impl Report {
                 "== thread {} (tid {}): {} instructions, {} syscalls ({} futex)",
                 t.thread, t.tid, t.counts.instructions, t.counts.syscalls, t.counts.futex_calls
             );
-            if let Some(stats) = &t.stats {
+            if let Some(stats) = &t.stats
+                && self.multicore.is_some()
+            {
+                let c = &stats.core;
+                let _ = writeln!(
+                    s,
+                    "  core {}: {} instructions ({} sync records), {} cycles from {} to {}, IPC \
+                     {:.3}, sync {:.1}%",
+                    t.thread,
+                    c.instructions,
+                    t.counts.sync_events,
+                    c.cycles,
+                    t.start_cycle,
+                    t.end_cycle,
+                    c.ipc(),
+                    100.0 * t.sync_cycles as f64 / c.cycles.max(1) as f64
+                );
+            } else if let Some(stats) = &t.stats {
                 s.push_str(&stats.to_text());
                 let cycles = stats.core.cycles + t.sync_cycles;
                 let per = |c: u64| c as f64 / stats.core.instructions.max(1) as f64;
@@ -221,6 +250,10 @@ impl Report {
                 );
             }
         }
+        if let Some(m) = &self.multicore {
+            let _ = writeln!(s, "== multi-core engine (core k = thread k)");
+            s.push_str(&m.to_text());
+        }
         let _ = writeln!(s, "== total");
         let _ = writeln!(s, "  {:<28}| {:>14}", "Threads", self.threads.len());
         let _ = writeln!(
@@ -241,12 +274,14 @@ impl Report {
             }
             let b = &self.barrier;
             let _ = writeln!(s, "  {:<28}| {:>14}", "Barrier quantum (ns)", b.quantum_ns);
-            let _ = writeln!(
-                s,
-                "  {:<28}| {:>14}",
-                "Barrier waits / timeouts",
-                format!("{} / {}", b.waits, b.timeouts)
-            );
+            if self.multicore.is_none() {
+                let _ = writeln!(
+                    s,
+                    "  {:<28}| {:>14}",
+                    "Barrier waits / timeouts",
+                    format!("{} / {}", b.waits, b.timeouts)
+                );
+            }
         }
         if self.skipped_instructions > 0 {
             let _ = writeln!(
@@ -291,8 +326,12 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Machine configuration (simulation mode); `None` = the plugin's default preset.
     pub config: Option<Config>,
-    /// Lax-barrier quantum in simulated nanoseconds; `None` = 100.
+    /// Quantum in simulated nanoseconds; `None` = the configuration's `system.quantum_ns`.
     pub quantum_ns: Option<u64>,
+    /// Cores of the simulated machine; guest thread *k* runs on core *k*. `None` = the
+    /// plugin's default (the configuration's `system.cores`, at least 8); 1 = the inline
+    /// single-core path (each thread simulated on its own guest thread).
+    pub cores: Option<u32>,
     /// Simulate only between ROI markers.
     pub roi: bool,
     /// Instructions to run functionally before simulating.
@@ -449,6 +488,9 @@ pub fn plugin_args(
     if let Some(q) = opts.quantum_ns {
         a.push(("quantum-ns", q.to_string()));
     }
+    if let Some(c) = opts.cores {
+        a.push(("cores", c.to_string()));
+    }
     if opts.roi {
         a.push(("roi", "on".into()));
     }
@@ -558,9 +600,10 @@ pub struct QemuArgs {
     /// Stop simulating after N simulated instructions; the program runs on, counted only.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_instr: u64,
-    /// Lax-barrier quantum between threads, simulated nanoseconds.
-    #[arg(long, value_name = "NS", default_value_t = 100)]
-    pub quantum_ns: u64,
+    /// Quantum of simulated time between threads, nanoseconds (default: the configuration's
+    /// `system.quantum_ns`, 100).
+    #[arg(long, value_name = "NS")]
+    pub quantum_ns: Option<u64>,
     /// Count instructions per thread only, no timing model.
     #[arg(long)]
     pub count_only: bool,
@@ -584,6 +627,10 @@ pub struct RecordArgs {
     /// Stop recording after N instructions.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_instr: u64,
+    /// Simulate while recording, on a machine of N cores (the traces then replay with
+    /// `intervalsim run --cores N --thread-trace …` to the statistics of this run).
+    #[arg(long, value_name = "N")]
+    pub cores: Option<u32>,
     /// The program and its arguments.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub program: Vec<OsString>,
@@ -596,11 +643,14 @@ fn split_program(program: &[OsString]) -> Result<(String, &[OsString]), QemuErro
     Ok((first.to_string_lossy().into_owned(), rest))
 }
 
-/// `intervalsim run -- ./prog args`: simulate, print the per-thread report to stderr (stdout
-/// belongs to the program), optionally save it as JSON, and return the program's exit code.
+/// `intervalsim run [--cores N] -- ./prog args`: simulate on a machine of `cores` cores (guest
+/// thread k on core k; `None`: the configuration's `system.cores`, at least 8; 1: the inline
+/// single-core path), print the per-thread report to stderr (stdout belongs to the program),
+/// optionally save it as JSON, and return the program's exit code.
 pub fn cli_run(
     config: Config,
     args: &QemuArgs,
+    cores: Option<u32>,
     program: &[OsString],
     json: Option<&Path>,
     svg: Option<&Path>,
@@ -612,7 +662,8 @@ pub fn cli_run(
             Mode::Sim
         },
         config: Some(config),
-        quantum_ns: Some(args.quantum_ns),
+        quantum_ns: args.quantum_ns,
+        cores,
         roi: args.roi,
         fast_forward: args.fast_forward,
         max_instr: args.max_instr,
@@ -624,7 +675,9 @@ pub fn cli_run(
     if let Some(p) = json {
         crate::stats::write_atomic(p, serde_json::to_string_pretty(&outcome.report)?.as_bytes())?;
     }
-    if let Some(p) = svg {
+    if let (Some(p), Some(m)) = (svg, &outcome.report.multicore) {
+        m.write_svg(p)?;
+    } else if let Some(p) = svg {
         let runs: Vec<RunStats> = outcome
             .report
             .threads
@@ -639,7 +692,12 @@ pub fn cli_run(
 /// `intervalsim record -- ./prog args`: write traces of the program; returns its exit code.
 pub fn cli_record(args: &RecordArgs) -> anyhow::Result<i32> {
     let opts = RunOptions {
-        mode: Mode::Trace,
+        mode: if args.cores.is_some() {
+            Mode::Sim
+        } else {
+            Mode::Trace
+        },
+        cores: args.cores,
         roi: args.roi,
         fast_forward: args.fast_forward,
         max_instr: args.max_instr,
@@ -650,6 +708,9 @@ pub fn cli_record(args: &RecordArgs) -> anyhow::Result<i32> {
     let (prog, rest) = split_program(&args.program)?;
     let outcome = run(&opts, &prog, rest)?;
     let r = &outcome.report;
+    if r.mode == "sim" {
+        eprint!("{}", r.to_text());
+    }
     eprintln!(
         "recorded {} instructions of {} thread(s) to {}",
         r.simulated_instructions_recorded(),

@@ -419,6 +419,44 @@ impl InstrStream for ThreadGen {
     }
 }
 
+/// The stream of a thread that has not been created yet: one `ThreadStart` record naming
+/// `thread` itself. A core running it waits until another core's stream creates the thread
+/// (a `ThreadStart` record naming it); a core whose thread is never created stays unused. A
+/// replay of fewer per-thread traces than cores gives the cores without a trace this stream,
+/// exactly as a live run gives the cores no guest thread reached.
+pub fn unstarted(thread: u32) -> Box<dyn InstrStream + Send> {
+    Box::new(Unstarted {
+        thread,
+        done: false,
+    })
+}
+
+/// The record that begins the stream of thread `thread` (any thread but the first): it waits
+/// for its creation.
+pub fn start_record(thread: u32) -> Instr {
+    sync(0, SyncOp::ThreadStart, thread as u64)
+}
+
+struct Unstarted {
+    thread: u32,
+    done: bool,
+}
+
+impl InstrStream for Unstarted {
+    fn fill(&mut self, buf: &mut [Instr]) -> Result<usize, TraceError> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        self.done = true;
+        buf[0] = start_record(self.thread);
+        Ok(1)
+    }
+
+    fn describe(&self) -> String {
+        format!("thread {} (never created)", self.thread)
+    }
+}
+
 /// A synchronisation event a thread has reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncEvent {
@@ -474,7 +512,12 @@ fn sync_stop(ins: &Instr) -> Option<SyncEvent> {
     (ins.kind == Kind::Sync
         && matches!(
             ins.sync,
-            SyncOp::Wait | SyncOp::Wake | SyncOp::Barrier | SyncOp::Join | SyncOp::ThreadExit
+            SyncOp::Wait
+                | SyncOp::Wake
+                | SyncOp::Barrier
+                | SyncOp::Join
+                | SyncOp::ThreadStart
+                | SyncOp::ThreadExit
         ))
     .then_some(SyncEvent {
         op: ins.sync,

@@ -34,7 +34,13 @@ fn fingerprint(line: u64) -> u64 {
 /// the touched way becomes rank 0. Ranks are < 64, so the per-byte subtraction never borrows
 /// across bytes (padding bytes past the last way age too but stay below the ranks that age them).
 #[inline(always)]
-fn lru_touch(repl: &mut [u64], way: usize) {
+fn lru_touch<const N: usize>(repl: &mut [u64; N], way: usize) {
+    lru_touch_slice(repl, way)
+}
+
+/// [`lru_touch`] for any number of words.
+#[inline(always)]
+fn lru_touch_slice(repl: &mut [u64], way: usize) {
     let (wi, sh) = (way / 8, (way % 8) * 8);
     let r = (repl[wi] >> sh) & 0xff;
     if r != 0 {
@@ -45,6 +51,12 @@ fn lru_touch(repl: &mut [u64], way: usize) {
         }
         repl[wi] &= !(0xff << sh);
     }
+}
+
+/// The `N` words of `v` from `at`, as a fixed-size array (one bound check).
+#[inline(always)]
+fn fixed<const N: usize>(v: &mut [u64], at: usize) -> &mut [u64; N] {
+    (&mut v[at..at + N]).try_into().expect("N words per set")
 }
 
 /// Demand and prefetch counters of one cache.
@@ -99,6 +111,10 @@ pub struct Cache {
     ways: usize,
     /// Words of replacement state per set (`ways.div_ceil(8)`).
     repl_words: usize,
+    /// The high bit of each byte of the last fingerprint/replacement word that belongs to a
+    /// way (the fixed-size paths ignore padding bytes with it instead of a bound check per
+    /// candidate).
+    last_bits: u64,
     stride: usize,
     latency: u32,
     data: Vec<u64>,
@@ -162,6 +178,11 @@ impl Cache {
             set_mask: sets - 1,
             ways: w,
             repl_words,
+            last_bits: if w.is_multiple_of(8) {
+                H
+            } else {
+                H & ((1u64 << (8 * (w % 8))) - 1)
+            },
             stride,
             latency,
             data,
@@ -210,7 +231,7 @@ impl Cache {
     }
 
     /// (set base, way) of `line` if present.
-    #[inline]
+    #[inline(always)]
     fn find(&self, line: u64) -> Option<(usize, usize)> {
         // Compare the set's one-byte fingerprints eight at a time and read full tags only for
         // candidates: a miss in a large cache then touches a small, host-cache-resident array
@@ -218,6 +239,11 @@ impl Cache {
         let set = (line & self.set_mask) as usize;
         let b = set * self.stride;
         let want = fingerprint(line) * ONES;
+        match self.repl_words {
+            1 => return self.find_in::<1>(set, b, want, line),
+            2 => return self.find_in::<2>(set, b, want, line),
+            _ => {}
+        }
         let f = 2 * set * self.repl_words;
         for (k, &x) in self.fps[f..f + self.repl_words].iter().enumerate() {
             let y = (x & !H) ^ want;
@@ -226,6 +252,33 @@ impl Cache {
             while m != 0 {
                 let w = 8 * k + (m.trailing_zeros() / 8) as usize;
                 if w < self.ways && self.data[b + w] == line {
+                    return Some((b, w));
+                }
+                m &= m - 1;
+            }
+        }
+        None
+    }
+
+    /// [`Cache::find`] for sets of `N` fingerprint words (up to `8 N` ways): the loops unroll
+    /// and the words are read without per-word bound checks.
+    #[inline(always)]
+    fn find_in<const N: usize>(
+        &self,
+        set: usize,
+        b: usize,
+        want: u64,
+        line: u64,
+    ) -> Option<(usize, usize)> {
+        let f = 2 * set * N;
+        let words: &[u64; N] = self.fps[f..f + N].try_into().expect("N words per set");
+        for (k, &x) in words.iter().enumerate() {
+            let y = (x & !H) ^ want;
+            let valid = if k == N - 1 { self.last_bits } else { H };
+            let mut m = y.wrapping_sub(ONES) & !y & valid;
+            while m != 0 {
+                let w = 8 * k + (m.trailing_zeros() / 8) as usize;
+                if self.data[b + w] == line {
                     return Some((b, w));
                 }
                 m &= m - 1;
@@ -252,10 +305,14 @@ impl Cache {
         self.fps[i] = (self.fps[i] & !(0xff << sh)) | ((v as u64) << sh);
     }
 
-    #[inline]
+    #[inline(always)]
     fn touch(&mut self, rb: usize, way: usize, fill: bool) {
         if self.policy == Replacement::Lru {
-            lru_touch(&mut self.fps[rb..rb + self.repl_words], way);
+            match self.repl_words {
+                1 => lru_touch::<1>(fixed(&mut self.fps, rb), way),
+                2 => lru_touch::<2>(fixed(&mut self.fps, rb), way),
+                _ => lru_touch_slice(&mut self.fps[rb..rb + self.repl_words], way),
+            }
         } else {
             self.touch_other(rb, way, fill);
         }
@@ -289,7 +346,7 @@ impl Cache {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn victim_way(&mut self, b: usize, rb: usize) -> usize {
         let ways = self.ways;
         if self.policy == Replacement::Lru {
@@ -298,6 +355,11 @@ impl Cache {
             // invalid the least recently used way is invalid: no scan for invalid ways needed.
             // Find the byte holding rank `ways - 1`, eight ranks per word.
             let want = (ways as u64 - 1) * ONES;
+            match self.repl_words {
+                1 => return self.lru_victim::<1>(rb, want),
+                2 => return self.lru_victim::<2>(rb, want),
+                _ => {}
+            }
             for (k, &x) in self.fps[rb..rb + self.repl_words].iter().enumerate() {
                 let y = x ^ want;
                 let mut zero = y.wrapping_sub(ONES) & !y & H;
@@ -351,6 +413,21 @@ impl Cache {
         }
     }
 
+    /// The way holding LRU rank `ways - 1` (`want` in every byte), for sets of `N` words.
+    #[inline(always)]
+    fn lru_victim<const N: usize>(&self, rb: usize, want: u64) -> usize {
+        let words: &[u64; N] = self.fps[rb..rb + N].try_into().expect("N words per set");
+        for (k, &x) in words.iter().enumerate() {
+            let y = x ^ want;
+            let valid = if k == N - 1 { self.last_bits } else { H };
+            let zero = y.wrapping_sub(ONES) & !y & valid;
+            if zero != 0 {
+                return 8 * k + (zero.trailing_zeros() / 8) as usize;
+            }
+        }
+        0
+    }
+
     /// A demand hit on the line whose tag sits at `ti` (set base + way): a prefetched line's
     /// first use counts as useful, a write marks it dirty. Returns the line's ready time.
     #[inline(always)]
@@ -371,7 +448,7 @@ impl Cache {
 
     /// Demand lookup. On a hit returns the time the line's data is there (its fill time) and
     /// updates replacement state; a write marks the line dirty. Counts the access.
-    #[inline]
+    #[inline(always)]
     pub fn access(&mut self, line: u64, write: bool) -> Option<u64> {
         if write {
             self.stats.writes += 1;

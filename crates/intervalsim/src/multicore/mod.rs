@@ -751,6 +751,10 @@ struct Sync {
     joiners: Vec<(u32, u32, u64)>,
     exits: Vec<Option<u64>>,
     latency: u64,
+    /// Per thread: when another thread created it (a `ThreadStart` naming it).
+    created: Vec<Option<u64>>,
+    /// Per core: waiting at its own `ThreadStart` for its creation.
+    unborn: Vec<bool>,
 }
 
 fn resume(slot: &mut Slot, at: u64) {
@@ -758,13 +762,65 @@ fn resume(slot: &mut Slot, at: u64) {
     slot.state = State::Run;
 }
 
+/// A created thread's core starts at `at`: its clock moves there and its statistics count
+/// from there (the time before its creation is not part of its run).
+fn start(slot: &mut Slot, at: u64) {
+    slot.core.stall_until(at, Component::Sync);
+    slot.core.reset_stats();
+    slot.state = State::Run;
+}
+
 impl Sync {
-    fn live(slots: &[Slot]) -> usize {
-        slots.iter().filter(|s| s.state != State::Done).count()
+    /// No core can run. Threads never created stay unused and end the run (`Ok(true)`);
+    /// otherwise a wait that no wake in any stream will ever match (a live run records a
+    /// futex wait that the kernel ended without a wake: a timeout, a signal, or a value that
+    /// changed just before it slept) resumes at the latest clock of any core, the earliest
+    /// such wait first (`Ok(false)`: run on). A barrier or join nobody can complete is an
+    /// error.
+    fn unblock_or_end(&mut self, slots: &mut [Slot]) -> Result<bool> {
+        let stuck = slots
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.state == State::Blocked && !self.unborn[i]);
+        if !stuck {
+            return Ok(true);
+        }
+        let earliest = self
+            .waiters
+            .iter()
+            .filter_map(|(&obj, q)| q.front().map(|&(t, c)| (t, c, obj)))
+            .min();
+        if let Some((_, c, obj)) = earliest {
+            if let Some(q) = self.waiters.get_mut(&obj) {
+                q.pop_front();
+            }
+            let latest = slots.iter().map(|s| s.core.cycle()).max().unwrap_or(0);
+            resume(&mut slots[c as usize], latest);
+            return Ok(false);
+        }
+        let blocked: Vec<String> = slots
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.state == State::Blocked && !self.unborn[*i])
+            .map(|(i, _)| i.to_string())
+            .collect();
+        bail!(
+            "deadlock: cores {} are blocked and no running core can wake them",
+            blocked.join(", ")
+        )
+    }
+
+    /// Threads that take part in barriers: created and not finished.
+    fn live(&self, slots: &[Slot]) -> usize {
+        slots
+            .iter()
+            .zip(&self.unborn)
+            .filter(|(s, unborn)| s.state != State::Done && !**unborn)
+            .count()
     }
 
     fn check_barriers(&mut self, slots: &mut [Slot]) {
-        let live = Sync::live(slots);
+        let live = self.live(slots);
         let mut done = Vec::new();
         for (&obj, arrivals) in &self.barriers {
             if !arrivals.is_empty() && arrivals.len() >= live {
@@ -823,6 +879,28 @@ impl Sync {
                 slots[c as usize].state = State::Blocked;
                 self.barriers.entry(ev.object).or_default().push((t, c));
                 self.check_barriers(slots);
+            }
+            SyncOp::ThreadStart => {
+                let t_obj = ev.object as usize;
+                if t_obj == c as usize {
+                    // A thread's own first record: it runs from its creation on.
+                    match self.created.get(t_obj).copied().flatten() {
+                        Some(tc) => start(&mut slots[c as usize], t.max(tc)),
+                        None => {
+                            slots[c as usize].state = State::Blocked;
+                            self.unborn[c as usize] = true;
+                        }
+                    }
+                } else if t_obj < slots.len() && self.created[t_obj].is_none() {
+                    // Core `c` creates thread `t_obj` now.
+                    self.created[t_obj] = Some(t);
+                    if self.unborn[t_obj] {
+                        self.unborn[t_obj] = false;
+                        let s = &mut slots[t_obj];
+                        let at = t.max(s.core.cycle());
+                        start(s, at);
+                    }
+                }
             }
             SyncOp::Join => {
                 let target = ev.object as usize;
@@ -1002,6 +1080,8 @@ fn run_on(
     };
     let mut sync = Sync {
         exits: vec![None; n],
+        created: vec![None; n],
+        unborn: vec![false; n],
         latency: base.system.sync_latency as u64,
         ..Sync::default()
     };
@@ -1108,17 +1188,8 @@ fn run_on(
         if slots.iter().all(|s| s.state == State::Done) {
             break;
         }
-        if !slots.iter().any(|s| s.state == State::Run) {
-            let blocked: Vec<String> = slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.state == State::Blocked)
-                .map(|(i, _)| i.to_string())
-                .collect();
-            bail!(
-                "deadlock: cores {} are blocked and no running core can wake them",
-                blocked.join(", ")
-            );
+        if !slots.iter().any(|s| s.state == State::Run) && sync.unblock_or_end(&mut slots)? {
+            break;
         }
         q_end += quantum;
     }
