@@ -1,7 +1,6 @@
 //! The updater against a local HTTP server on 127.0.0.1 serving fixture files: a good feed is
 //! merged, persisted and swapped in; truncated, garbage, 500 and slow downloads change nothing.
 
-use crate::common;
 use fxrates::update::{self, Outcome, Source, TABLE_FILE};
 use fxrates::{Config, Day, Service, Table};
 use std::io::{Read, Write};

@@ -1,7 +1,5 @@
 //! Golden facts of the seed analysis, checked on the embedded lists and on the shared exports.
 
-use crate::common;
-
 use top500::accelerator::{self, Kind};
 use top500::{Family, seed};
 
