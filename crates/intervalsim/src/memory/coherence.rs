@@ -17,7 +17,7 @@
 //!
 //! An LLC eviction removes the line's entry ([`Directory::drop_line`]); its holders are
 //! invalidated (the LLC is inclusive of the private caches as far as the directory knows).
-//! The protocol is checked by a property test (`tests/coherence.rs`): random multi-core
+//! The protocol is checked by a property test (`tests/it/coherence.rs`): random multi-core
 //! access streams, an oracle that keeps every line's last written version, and the
 //! single-writer/multiple-reader invariant after every step.
 

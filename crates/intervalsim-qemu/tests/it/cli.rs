@@ -2,8 +2,7 @@
 //! `intervalsim-qemu record -- ./prog` (the same code as `intervalsim run/record -- ./prog`),
 //! with QEMU and the plugin found automatically; replay with `intervalsim run --trace`.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

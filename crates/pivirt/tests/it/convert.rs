@@ -1,7 +1,6 @@
 //! `convert` without booting: qcow2 overlays, first-boot files on the boot partition, the
 //! initramfs contents, and the errors a user meets.
-
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,8 +1,6 @@
 //! The interval model against the detailed reference model over the built-in suite.
 
-mod common;
-
-use common::{config, irregular, run, run_stream};
+use crate::common::{config, irregular, run, run_stream};
 use intervalsim::frontend::synthetic::Workload;
 
 #[test]

@@ -1,8 +1,7 @@
 //! Slice 1: the plugin counts every instruction of every thread, matching callgrind, and leaves
 //! the program's behaviour untouched.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn check_against_callgrind(name: &str, static_link: bool, tolerance: f64) {
     let prog = compile(name, static_link);

@@ -1,8 +1,7 @@
 //! Slice 2: live simulation, one core per guest thread, lax barrier, `sync` time; real programs
 //! nobody here wrote run unchanged.
 
-mod common;
-use common::*;
+use crate::common::*;
 use intervalsim::frontend::qemu::Report;
 
 fn assert_stack_sums(report: &Report) {

@@ -1,8 +1,7 @@
 //! Slice 3: regions of interest, fast-forward, instruction limits, and trace recording whose
 //! replay gives the same statistics as the live run.
 
-mod common;
-use common::*;
+use crate::common::*;
 use intervalsim::config::Config;
 use intervalsim::frontend::{Instr, Kind, SyncOp, champsim, collect, compact};
 use intervalsim::sim::{self, Limits};

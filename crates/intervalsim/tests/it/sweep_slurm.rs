@@ -3,9 +3,7 @@
 //! and stops by PID at the end. Needs the Debian packages slurmctld, slurmd, slurm-client and
 //! munge (listed in scripts/apt-packages) and root, as in scripts/test.
 
-mod common;
-
-use common::sweep::{count_results, table_without_timings};
+use crate::common::sweep::{count_results, table_without_timings};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

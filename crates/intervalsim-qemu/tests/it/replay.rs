@@ -3,8 +3,7 @@
 //! gives the live run's statistics exactly — every core's counters and CPI stack (with
 //! `sync`), coherence, LLC, DRAM and network.
 
-mod common;
-use common::*;
+use crate::common::*;
 use intervalsim::multicore::report::MultiStats;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,7 @@
 //! `intervalsim sweep` end to end with the local executor: results, resume, failures,
 //! validation, status and report.
 
-mod common;
-
-use common::sweep::{count_results, table_without_timings};
+use crate::common::sweep::{count_results, table_without_timings};
 use std::path::Path;
 use std::process::{Command, Output};
 

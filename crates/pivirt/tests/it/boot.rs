@@ -1,8 +1,7 @@
 //! Boot tests under QEMU software emulation: images built here (Debian busybox-static
 //! userland), converted by pivirt, booted; the guest's init prints `PIVIRT-*` facts on the
 //! serial console and the test reads them. The four machines boot in parallel.
-
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

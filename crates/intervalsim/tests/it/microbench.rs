@@ -1,9 +1,7 @@
 //! Analytic microbenchmarks, run on both core models: each compares a measured figure with
 //! what the configuration says it must be.
 
-mod common;
-
-use common::{MODELS, config, run, run_stream, within};
+use crate::common::{MODELS, config, run, run_stream, within};
 use intervalsim::frontend::synthetic::{SplitMix64, Workload};
 use intervalsim::frontend::{Instr, Kind, VecStream};
 use intervalsim::stats::Component;
