@@ -128,8 +128,27 @@ pub struct Cache {
     /// Last line hit and its way's tag index: a repeated hit on the most recently used line
     /// changes no replacement state, so it skips the set scan.
     last: (u64, usize),
+    /// Which code path serves lookups and fills (chosen once, from policy and ways).
+    shape: Shape,
+    /// `ways - 1` in every byte: the LRU victim's rank.
+    lru_want: u64,
+    /// One in each byte of the last replacement word that belongs to a way.
+    last_ones: u64,
     /// Counters.
     pub stats: CacheStats,
+}
+
+/// The code path of a cache, fixed at construction so that an operation dispatches once
+/// instead of testing policy and set width at every step: LRU sets of one or two words of
+/// replacement state (up to 16 ways: every LRU level of the presets) get const-generic paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// LRU, up to 8 ways.
+    Lru1,
+    /// LRU, 9 to 16 ways.
+    Lru2,
+    /// Any other policy or associativity.
+    General,
 }
 
 /// What a fill pushed out.
@@ -173,16 +192,25 @@ impl Cache {
                 fps[(2 * set + 1) * repl_words + way / 8] |= init << ((way % 8) * 8);
             }
         }
+        let last_bits = if w.is_multiple_of(8) {
+            H
+        } else {
+            H & ((1u64 << (8 * (w % 8))) - 1)
+        };
+        let shape = match (replacement, repl_words) {
+            (Replacement::Lru, 1) => Shape::Lru1,
+            (Replacement::Lru, 2) => Shape::Lru2,
+            _ => Shape::General,
+        };
         Cache {
             name,
             set_mask: sets - 1,
             ways: w,
             repl_words,
-            last_bits: if w.is_multiple_of(8) {
-                H
-            } else {
-                H & ((1u64 << (8 * (w % 8))) - 1)
-            },
+            last_bits,
+            shape,
+            lru_want: (w as u64 - 1) * ONES,
+            last_ones: last_bits >> 7,
             stride,
             latency,
             data,
@@ -438,7 +466,8 @@ impl Cache {
             meta &= !PREFETCHED;
             self.stats.useful_prefetches += 1;
         }
-        if write {
+        if write && meta & DIRTY == 0 {
+            // (the mirrored fingerprint bit is already set when the line is dirty)
             meta |= DIRTY;
             self.mark_dirty(line, ti - self.base(line));
         }
@@ -459,22 +488,41 @@ impl Cache {
         if last_line == line && self.data[ti] == line {
             return Some(self.hit(line, ti, write));
         }
-        match self.find(line) {
-            Some((b, w)) => {
-                self.last = (line, b + w);
-                let ready = self.hit(line, b + w, write);
-                self.touch(self.rbase(line), w, false);
-                Some(ready)
-            }
-            None => {
-                if write {
-                    self.stats.write_misses += 1;
-                } else {
-                    self.stats.read_misses += 1;
-                }
-                None
+        let hit = match self.shape {
+            Shape::Lru1 => self.lookup_lru::<1>(line, write),
+            Shape::Lru2 => self.lookup_lru::<2>(line, write),
+            Shape::General => self.lookup_general(line, write),
+        };
+        if hit.is_none() {
+            if write {
+                self.stats.write_misses += 1;
+            } else {
+                self.stats.read_misses += 1;
             }
         }
+        hit
+    }
+
+    /// [`Cache::access`] past the last-line check, for LRU sets of `N` words.
+    #[inline(always)]
+    fn lookup_lru<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
+        let set = (line & self.set_mask) as usize;
+        let b = set * self.stride;
+        let (_, w) = self.find_in::<N>(set, b, fingerprint(line) * ONES, line)?;
+        self.last = (line, b + w);
+        let ready = self.hit(line, b + w, write);
+        lru_touch::<N>(fixed(&mut self.fps, (2 * set + 1) * N), w);
+        Some(ready)
+    }
+
+    /// [`Cache::access`] past the last-line check, any policy and associativity.
+    #[inline(never)]
+    fn lookup_general(&mut self, line: u64, write: bool) -> Option<u64> {
+        let (b, w) = self.find(line)?;
+        self.last = (line, b + w);
+        let ready = self.hit(line, b + w, write);
+        self.touch(self.rbase(line), w, false);
+        Some(ready)
     }
 
     /// Lookup without counting or replacement update (used by the hierarchy for writebacks and
@@ -530,6 +578,75 @@ impl Cache {
     /// `clean_victims`).
     #[inline(always)]
     fn install(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+        clean_victims: bool,
+    ) -> Option<Victim> {
+        match self.shape {
+            Shape::Lru1 => self.install_lru::<1>(line, ready, dirty, prefetch, clean_victims),
+            Shape::Lru2 => self.install_lru::<2>(line, ready, dirty, prefetch, clean_victims),
+            Shape::General => self.install_general(line, ready, dirty, prefetch, clean_victims),
+        }
+    }
+
+    /// [`Cache::install`] for LRU sets of `N` words: the victim is the way of the highest
+    /// rank, so after the fill every other way has aged by one and the victim has rank 0.
+    #[inline(always)]
+    fn install_lru<const N: usize>(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+        clean_victims: bool,
+    ) -> Option<Victim> {
+        let ready = ready.min(READY_MASK);
+        let set = (line & self.set_mask) as usize;
+        let b = set * self.stride;
+        let f = 2 * set * N;
+        let w = self.lru_victim::<N>(f + N, self.lru_want);
+        let (fi, sh) = (f + w / 8, (w % 8) * 8);
+        let fpw = self.fps[fi];
+        // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
+        let was_dirty = (fpw >> sh) & 0x80 != 0;
+        let victim = if was_dirty {
+            self.stats.writebacks += 1;
+            Some(Victim {
+                line: self.data[b + w],
+                dirty: true,
+            })
+        } else if clean_victims && self.data[b + w] != INVALID {
+            Some(Victim {
+                line: self.data[b + w],
+                dirty: false,
+            })
+        } else {
+            None
+        };
+        self.data[b + w] = line;
+        self.data[b + self.ways + w] =
+            ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
+        let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
+        self.fps[fi] = (fpw & !(0xff << sh)) | (byte << sh);
+        self.last = (line, b + w);
+        if prefetch {
+            self.stats.prefetches += 1;
+        }
+        let last_ones = self.last_ones;
+        let repl = fixed::<N>(&mut self.fps, f + N);
+        for (k, x) in repl.iter_mut().enumerate() {
+            *x += if k == N - 1 { last_ones } else { ONES };
+        }
+        repl[w / 8] &= !(0xff << sh);
+        victim
+    }
+
+    /// [`Cache::install`] for any policy and associativity.
+    #[inline(never)]
+    fn install_general(
         &mut self,
         line: u64,
         ready: u64,

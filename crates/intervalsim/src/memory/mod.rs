@@ -136,7 +136,7 @@ impl Uncore for SharedLlc {
             Some(r) => (t.max(r), Level::L3),
             None => (self.fetch(line, t, prefetch), Level::Dram),
         };
-        if !prefetch && self.pf.is_active() {
+        if !prefetch && self.pf.trains_on(hit.is_some()) {
             let mut buf = [0u64; 16];
             let n = self.pf.train(0, line, hit.is_some(), &mut buf);
             for &c in &buf[..n] {
@@ -213,7 +213,7 @@ impl L2Side<'_> {
             Some(r) => ((now + lat).max(r), Level::L2),
             None => self.miss(u, line, now, req, prefetch),
         };
-        if !prefetch && self.pf.is_active() {
+        if !prefetch && self.pf.trains_on(hit.is_some()) {
             let mut buf = [0u64; 16];
             let n = self.pf.train(pc, line, hit.is_some(), &mut buf);
             for &c in &buf[..n] {
@@ -303,6 +303,83 @@ impl PrivateCaches {
         let tlb_cycles = self.tlbs.translate(addr, instr);
         let t = now + tlb_cycles as u64;
         let line = addr >> 6;
+        let l1 = if instr { &mut self.l1i } else { &mut self.l1d };
+        let hit = l1.access(line, write);
+        // The hit path stays small: the miss and the prefetches are out of line.
+        let mut served = match hit {
+            Some(r) => Served {
+                ready: (t + l1.latency() as u64).max(r),
+                level: Level::L1,
+                tlb_cycles,
+            },
+            None => self.l1_miss(u, instr, pc, addr, write, t, tlb_cycles),
+        };
+        if write
+            && matches!(served.level, Level::L1 | Level::L2)
+            && let Some(r) = u.store_hit(self.core, addr, t)
+        {
+            served.ready = served.ready.max(r);
+            served.level = Level::Remote;
+        }
+        let pf = if instr { &self.pf_l1i } else { &self.pf_l1d };
+        if pf.trains_on(hit.is_some()) {
+            self.l1_prefetch(u, instr, pc, line, hit.is_some(), t);
+        }
+        served
+    }
+
+    /// An L1 demand miss at `t` (after translation): L2 and beyond, then the L1 fill.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn l1_miss<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        instr: bool,
+        pc: u64,
+        addr: u64,
+        write: bool,
+        t: u64,
+        tlb_cycles: u32,
+    ) -> Served {
+        let line = addr >> 6;
+        let l1 = if instr { &mut self.l1i } else { &mut self.l1d };
+        let mut side = L2Side {
+            l2: &mut self.l2,
+            pf: &mut self.pf_l2,
+            core: self.core,
+        };
+        u.miss_address(self.core, addr);
+        let (slot, start) = l1.mshr_acquire(t);
+        let req = if write {
+            Request::ReadExclusive
+        } else {
+            Request::Read
+        };
+        let (ready, level) = side.read(u, pc, line, start + l1.latency() as u64, req);
+        l1.mshr_release(slot, ready);
+        if let Some(v) = l1.fill_absent(line, ready, write, false)
+            && v.dirty
+        {
+            side.writeback(u, v.line, ready);
+        }
+        Served {
+            ready,
+            level,
+            tlb_cycles,
+        }
+    }
+
+    /// Train the L1 prefetcher on a demand access to `line` and issue its prefetches.
+    #[inline(never)]
+    fn l1_prefetch<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        instr: bool,
+        pc: u64,
+        line: u64,
+        hit: bool,
+        t: u64,
+    ) {
         let (l1, pf) = if instr {
             (&mut self.l1i, &mut self.pf_l1i)
         } else {
@@ -314,61 +391,21 @@ impl PrivateCaches {
             core: self.core,
         };
         let lat1 = l1.latency() as u64;
-        let hit = l1.access(line, write);
-        let served = match hit {
-            Some(r) => Served {
-                ready: (t + lat1).max(r),
-                level: Level::L1,
-                tlb_cycles,
-            },
-            None => {
-                u.miss_address(self.core, addr);
-                let (slot, start) = l1.mshr_acquire(t);
-                let req = if write {
-                    Request::ReadExclusive
-                } else {
-                    Request::Read
-                };
-                let (ready, level) = side.read(u, pc, line, start + lat1, req);
-                l1.mshr_release(slot, ready);
-                if let Some(v) = l1.fill_absent(line, ready, write, false)
-                    && v.dirty
-                {
-                    side.writeback(u, v.line, ready);
-                }
-                Served {
-                    ready,
-                    level,
-                    tlb_cycles,
-                }
+        let mut buf = [0u64; 16];
+        let n = pf.train(pc, line, hit, &mut buf);
+        for &c in &buf[..n] {
+            if l1.contains(c) {
+                continue;
             }
-        };
-        let mut served = served;
-        if write
-            && matches!(served.level, Level::L1 | Level::L2)
-            && let Some(r) = u.store_hit(self.core, addr, t)
-        {
-            served.ready = served.ready.max(r);
-            served.level = Level::Remote;
-        }
-        if pf.is_active() {
-            let mut buf = [0u64; 16];
-            let n = pf.train(pc, line, hit.is_some(), &mut buf);
-            for &c in &buf[..n] {
-                if l1.contains(c) {
-                    continue;
-                }
-                let Some(slot) = l1.mshr_free(t) else { break };
-                let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
-                l1.mshr_release(slot, ready);
-                if let Some(v) = l1.fill_absent(c, ready, false, true)
-                    && v.dirty
-                {
-                    side.writeback(u, v.line, ready);
-                }
+            let Some(slot) = l1.mshr_free(t) else { break };
+            let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
+            l1.mshr_release(slot, ready);
+            if let Some(v) = l1.fill_absent(c, ready, false, true)
+                && v.dirty
+            {
+                side.writeback(u, v.line, ready);
             }
         }
-        served
     }
 
     /// Clear counters (after warm-up).

@@ -51,6 +51,17 @@ impl Prefetcher {
         !matches!(self, Prefetcher::None)
     }
 
+    /// Whether [`Prefetcher::train`] can do anything on a demand access that hit (`hit`) or
+    /// missed: the next-line prefetcher ignores hits, so callers skip the call.
+    #[inline]
+    pub fn trains_on(&self, hit: bool) -> bool {
+        match self {
+            Prefetcher::None => false,
+            Prefetcher::NextLine { .. } => !hit,
+            Prefetcher::IpStride { .. } => true,
+        }
+    }
+
     /// Observe a demand access to `line` by `pc` (hit or miss); write candidate lines into
     /// `out` and return how many.
     #[inline]

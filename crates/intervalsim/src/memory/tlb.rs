@@ -1,7 +1,75 @@
 //! Translation look-aside buffers: ITLB and DTLB backed by a shared STLB and a page walk.
+//!
+//! A TLB here is a set-associative LRU array of page numbers, each set kept in recency order
+//! (most recent first). One pass over a set both looks a page up and moves it to the front,
+//! inserting it (and dropping the least recent entry) on a miss: a TLB always fills on a
+//! miss, and its entries carry no other state, so lookup, replacement update and fill are one
+//! short loop.
 
-use super::cache::Cache;
-use crate::config::{Config, Replacement};
+use crate::config::Config;
+
+/// Never a page number (pages are addresses shifted right by at least 12 bits).
+const EMPTY: u64 = u64::MAX;
+
+/// One TLB level: `sets` × `ways` page numbers with true LRU replacement.
+#[derive(Clone, Debug)]
+struct Tlb {
+    set_mask: u64,
+    ways: usize,
+    latency: u32,
+    /// Per set, `ways` page numbers, most recently used first.
+    pages: Vec<u64>,
+}
+
+impl Tlb {
+    fn new(entries: u32, ways: u32, latency: u32) -> Tlb {
+        let sets = (entries / ways) as u64;
+        assert!(sets.is_power_of_two() && ways >= 1, "validated by Config");
+        Tlb {
+            set_mask: sets - 1,
+            ways: ways as usize,
+            latency,
+            pages: vec![EMPTY; (sets as usize) * ways as usize],
+        }
+    }
+
+    /// Look `page` up and make it the most recent entry of its set, inserting it in place of
+    /// the least recent one on a miss. Returns whether it hit.
+    #[inline]
+    fn lookup_fill(&mut self, page: u64) -> bool {
+        let b = (page & self.set_mask) as usize * self.ways;
+        match self.ways {
+            4 => move_to_front(fixed::<4>(&mut self.pages, b), page),
+            8 => move_to_front(fixed::<8>(&mut self.pages, b), page),
+            16 => move_to_front(fixed::<16>(&mut self.pages, b), page),
+            _ => move_to_front(&mut self.pages[b..b + self.ways], page),
+        }
+    }
+}
+
+/// The `N` entries of `v` from `at`, as a fixed-size array (one bound check, unrolled loops).
+#[inline(always)]
+fn fixed<const N: usize>(v: &mut [u64], at: usize) -> &mut [u64; N] {
+    (&mut v[at..at + N]).try_into().expect("N ways per set")
+}
+
+/// Shift the entries before `page` (all of them when it is absent) one place back and put
+/// `page` first; returns whether `page` was there.
+#[inline(always)]
+fn move_to_front(set: &mut [u64], page: u64) -> bool {
+    if set[0] == page {
+        return true;
+    }
+    let mut carry = page;
+    for e in set.iter_mut() {
+        let old = std::mem::replace(e, carry);
+        if old == page {
+            return true;
+        }
+        carry = old;
+    }
+    false
+}
 
 /// TLB counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,9 +89,9 @@ pub struct TlbStats {
 /// The translation hierarchy of one core.
 #[derive(Clone, Debug)]
 pub struct Tlbs {
-    itlb: Cache,
-    dtlb: Cache,
-    stlb: Cache,
+    itlb: Tlb,
+    dtlb: Tlb,
+    stlb: Tlb,
     page_shift: u32,
     walk_penalty: u32,
     /// Last page translated on each side: a repeat hits the MRU entry, which changes nothing.
@@ -35,20 +103,10 @@ pub struct Tlbs {
 impl Tlbs {
     /// Build from a configuration.
     pub fn new(c: &Config) -> Tlbs {
-        let mk = |name, entries: u32, ways: u32, lat| {
-            Cache::new(
-                name,
-                (entries / ways) as u64,
-                ways,
-                lat,
-                Replacement::Lru,
-                1,
-            )
-        };
         Tlbs {
-            itlb: mk("itlb", c.itlb.entries, c.itlb.ways, c.itlb.latency),
-            dtlb: mk("dtlb", c.dtlb.entries, c.dtlb.ways, c.dtlb.latency),
-            stlb: mk("stlb", c.stlb.entries, c.stlb.ways, c.stlb.latency),
+            itlb: Tlb::new(c.itlb.entries, c.itlb.ways, c.itlb.latency),
+            dtlb: Tlb::new(c.dtlb.entries, c.dtlb.ways, c.dtlb.latency),
+            stlb: Tlb::new(c.stlb.entries, c.stlb.ways, c.stlb.latency),
             page_shift: c.stlb.page_size.0.trailing_zeros(),
             walk_penalty: c.stlb.walk_penalty,
             last_page: [u64::MAX; 2],
@@ -61,15 +119,6 @@ impl Tlbs {
     #[inline]
     pub fn translate(&mut self, addr: u64, instr: bool) -> u32 {
         let page = addr >> self.page_shift;
-        if self.last_page[instr as usize] == page {
-            if instr {
-                self.stats.itlb_accesses += 1;
-                return self.itlb.latency();
-            }
-            self.stats.dtlb_accesses += 1;
-            return self.dtlb.latency();
-        }
-        self.last_page[instr as usize] = page;
         let l1 = if instr {
             self.stats.itlb_accesses += 1;
             &mut self.itlb
@@ -77,19 +126,27 @@ impl Tlbs {
             self.stats.dtlb_accesses += 1;
             &mut self.dtlb
         };
-        let l1_lat = l1.latency();
-        if l1.access(page, false).is_some() {
+        let l1_lat = l1.latency;
+        if self.last_page[instr as usize] == page {
             return l1_lat;
         }
-        l1.fill_absent(page, 0, false, false);
+        self.last_page[instr as usize] = page;
+        if l1.lookup_fill(page) {
+            return l1_lat;
+        }
+        self.translate_miss(page, instr, l1_lat)
+    }
+
+    /// A first-level TLB miss: the STLB, and on its miss the page walk.
+    #[inline(never)]
+    fn translate_miss(&mut self, page: u64, instr: bool, l1_lat: u32) -> u32 {
         if instr {
             self.stats.itlb_misses += 1;
         } else {
             self.stats.dtlb_misses += 1;
         }
-        let mut extra = l1_lat + self.stlb.latency();
-        if self.stlb.access(page, false).is_none() {
-            self.stlb.fill_absent(page, 0, false, false);
+        let mut extra = l1_lat + self.stlb.latency;
+        if !self.stlb.lookup_fill(page) {
             self.stats.walks += 1;
             extra += self.walk_penalty;
         }
@@ -99,5 +156,31 @@ impl Tlbs {
     /// Clear counters.
     pub fn reset_stats(&mut self) {
         self.stats = TlbStats::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tlb_sets_are_lru_for_every_associativity() {
+        for ways in [1u32, 2, 4, 6, 8, 16] {
+            let mut t = Tlb::new(ways, ways, 0);
+            let mut reference: Vec<u64> = Vec::new(); // most recent first
+            let mut x = 99u64;
+            for _ in 0..3000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let page = (x >> 33) % (ways as u64 + 2);
+                let hit = t.lookup_fill(page);
+                assert_eq!(hit, reference.contains(&page), "{ways} ways, page {page}");
+                reference.retain(|&p| p != page);
+                reference.insert(0, page);
+                reference.truncate(ways as usize);
+                assert_eq!(&t.pages[..reference.len()], &reference[..], "{ways} ways");
+            }
+        }
     }
 }
