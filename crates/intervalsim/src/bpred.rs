@@ -279,9 +279,9 @@ enum Direction {
         hist_mask: u64,
     },
     Tournament {
-        bim: Vec<u8>,
+        /// Per pc: the bimodal counter and the chooser counter (one lookup for both).
+        bim_chooser: Vec<[u8; 2]>,
         gsh: Vec<u8>,
-        chooser: Vec<u8>,
         mask: u64,
         hist: u64,
         hist_mask: u64,
@@ -310,9 +310,8 @@ impl Direction {
                 hist_mask,
             },
             PredictorKind::Tournament => Direction::Tournament {
-                bim: vec![2; n],
+                bim_chooser: vec![[2, 2]; n],
                 gsh: vec![2; n],
-                chooser: vec![2; n],
                 mask,
                 hist: 0,
                 hist_mask,
@@ -347,23 +346,22 @@ impl Direction {
                 p
             }
             Direction::Tournament {
-                bim,
+                bim_chooser,
                 gsh,
-                chooser,
                 mask,
                 hist,
                 hist_mask,
             } => {
-                let bi = (h & *mask) as usize;
-                let gi = ((h ^ *hist) & *mask) as usize;
-                let pb = bim[bi] >= 2;
-                let pg = gsh[gi] >= 2;
-                let use_g = chooser[bi] >= 2;
+                let bc = &mut bim_chooser[(h & *mask) as usize];
+                let g = &mut gsh[((h ^ *hist) & *mask) as usize];
+                let pb = bc[0] >= 2;
+                let pg = *g >= 2;
+                let use_g = bc[1] >= 2;
                 if pb != pg {
-                    ctr_update(&mut chooser[bi], pg == taken);
+                    ctr_update(&mut bc[1], pg == taken);
                 }
-                ctr_update(&mut bim[bi], taken);
-                ctr_update(&mut gsh[gi], taken);
+                ctr_update(&mut bc[0], taken);
+                ctr_update(g, taken);
                 *hist = ((*hist << 1) | taken as u64) & *hist_mask;
                 if use_g { pg } else { pb }
             }
@@ -485,24 +483,37 @@ impl BranchUnit {
     /// Predict `ins` (a branch) and train on its real outcome.
     #[inline]
     pub fn predict_update(&mut self, ins: &Instr) -> Outcome {
+        // Conditional branches are nearly all of them: their path comes first, the other
+        // kinds go through `predict_other`.
+        if ins.branch != BranchKind::Conditional {
+            return self.predict_other(ins);
+        }
+        self.stats.branches += 1;
+        self.stats.conditional += 1;
+        let taken = ins.taken;
+        let p = self.dir.predict_update(ins.pc, taken);
+        if p != taken {
+            if taken {
+                self.btb.lookup_update(ins.pc, ins.target);
+            }
+            self.stats.mispredicts += 1;
+            Outcome::Mispredict
+        } else if taken && self.btb.lookup_update(ins.pc, ins.target).is_none() {
+            self.stats.btb_misses += 1;
+            Outcome::BtbMiss
+        } else {
+            Outcome::Correct
+        }
+    }
+
+    /// [`BranchUnit::predict_update`] for every kind but conditional branches.
+    #[inline(never)]
+    fn predict_other(&mut self, ins: &Instr) -> Outcome {
         self.stats.branches += 1;
         let target = ins.target;
         let out = match ins.branch {
-            BranchKind::None => return Outcome::Correct,
-            BranchKind::Conditional => {
-                self.stats.conditional += 1;
-                let p = self.dir.predict_update(ins.pc, ins.taken);
-                if p != ins.taken {
-                    if ins.taken {
-                        self.btb.lookup_update(ins.pc, target);
-                    }
-                    Outcome::Mispredict
-                } else if ins.taken && self.btb.lookup_update(ins.pc, target).is_none() {
-                    Outcome::BtbMiss
-                } else {
-                    Outcome::Correct
-                }
-            }
+            // (conditional branches never come here)
+            BranchKind::None | BranchKind::Conditional => return Outcome::Correct,
             BranchKind::DirectJump | BranchKind::DirectCall => {
                 if ins.branch == BranchKind::DirectCall {
                     self.ras.push(ins.pc, ins.len);

@@ -100,6 +100,17 @@ impl Waiting {
     }
 }
 
+/// Dispatch bookkeeping of one functional-unit class (kept together: one index per record).
+#[derive(Clone, Copy, Debug)]
+struct FuClass {
+    /// Cycle the class dispatches in next.
+    cycle: u64,
+    /// Instructions of the class already dispatched in `cycle`.
+    used: u32,
+    /// Units of the class (instructions per cycle).
+    units: u32,
+}
+
 /// Interval-model core.
 pub struct IntervalCore {
     width: u32,
@@ -131,9 +142,8 @@ pub struct IntervalCore {
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
-    units: [u32; 5],
-    fu_cycle: [u64; 5],
-    fu_used: [u32; 5],
+    /// Per functional-unit class: ALU, multiply/divide, FP, load, store.
+    fu: [FuClass; 5],
     start_cycle: u64,
     instrs: u64,
     loads: u64,
@@ -170,15 +180,18 @@ impl IntervalCore {
             ret_cycle: 0,
             ret_slots: 0,
             max_complete: 0,
-            units: [
+            fu: [
                 c.core.alu_units,
                 c.core.mul_units,
                 c.core.fp_units,
                 c.core.load_units,
                 c.core.store_units,
-            ],
-            fu_cycle: [0; 5],
-            fu_used: [0; 5],
+            ]
+            .map(|units| FuClass {
+                cycle: 0,
+                used: 0,
+                units,
+            }),
             start_cycle: 0,
             instrs: 0,
             loads: 0,
@@ -193,6 +206,9 @@ impl IntervalCore {
     }
 
     /// See [`super::Core::step`].
+    // Not inlined into `Core::step`: the two models' hot loops compile apart, so neither's
+    // register allocation depends on the other's.
+    #[inline(never)]
     pub fn step<S: InstrStream + ?Sized, U: Uncore>(
         &mut self,
         stream: &mut S,
@@ -217,11 +233,20 @@ impl IntervalCore {
                 .len
                 .min(start.saturating_add((max_instrs - n) as usize));
             let mut k = start;
-            while k < end {
-                self.simulate(&buf[k], u);
-                k += 1;
-                if self.ret_cycle >= until_cycle {
-                    break;
+            if until_cycle == u64::MAX {
+                // No cycle limit (single-core runs): the clock cannot reach it, so the batch
+                // runs without a test per instruction.
+                for ins in &buf[start..end] {
+                    self.simulate(ins, u);
+                }
+                k = end;
+            } else {
+                for ins in &buf[start..end] {
+                    self.simulate(ins, u);
+                    k += 1;
+                    if self.ret_cycle >= until_cycle {
+                        break;
+                    }
                 }
             }
             self.buf.buf = buf;
@@ -258,53 +283,98 @@ impl IntervalCore {
         }
     }
 
+    /// Instruction fetch of a new cache line at the front end's cycle; an access slower than
+    /// an L1 hit delays the front end. Out of line: once per line, not per instruction.
+    #[inline(never)]
+    fn fetch_line<U: Uncore>(&mut self, pc: u64, u: &mut U) {
+        let s = self.mem.fetch(u, pc, self.fe_cycle);
+        let lat = s.ready - self.fe_cycle;
+        if lat > self.l1i_lat {
+            let extra = lat - self.l1i_lat;
+            let cause = if s.tlb_cycles as u64 * 2 >= extra {
+                Component::Tlb
+            } else {
+                Component::icache(s.level)
+            };
+            let t = self.fe_cycle + extra;
+            self.redirect(t, cause);
+        }
+    }
+
+    /// Charge the `g` cycles between the last retirement and this instruction's completion
+    /// (the slots left in the current cycle plus `g - 1` whole cycles): the part before
+    /// `issue` to `start_cause`, the rest to `exec_cause` (its translation share to the TLB).
     #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn charge(
+        &mut self,
+        complete: u64,
+        issue: u64,
+        start_cause: Component,
+        exec_cause: Component,
+        tlb_cycles: u64,
+    ) {
+        let d = self.width;
+        let g = complete - self.ret_cycle;
+        let lost = (d - self.ret_slots) as u64 + (g - 1) * d as u64;
+        let s = issue.saturating_sub(self.ret_cycle).min(g);
+        // The split is proportional; its ends (common) need no division.
+        let lost_start = if s == 0 {
+            0
+        } else if s == g {
+            lost
+        } else {
+            lost * s / g
+        };
+        self.cpi.add(start_cause, lost_start);
+        let lost_exec = lost - lost_start;
+        if tlb_cycles > 0 {
+            // Translation is the first part of a load's latency.
+            let exec_time = complete - issue;
+            let lost_tlb = lost_exec * tlb_cycles.min(exec_time) / exec_time;
+            self.cpi.add(Component::Tlb, lost_tlb);
+            self.cpi.add(exec_cause, lost_exec - lost_tlb);
+        } else {
+            self.cpi.add(exec_cause, lost_exec);
+        }
+        self.ret_cycle = complete;
+        self.ret_slots = 0;
+    }
+
+    #[inline(always)]
     fn simulate<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
         let d = self.width;
         // Front end: instruction fetch, one cache access per new line.
-        let line = ins.pc >> 6;
-        if line != self.last_line {
-            self.last_line = line;
-            let s = self.mem.fetch(u, ins.pc, self.fe_cycle);
-            let lat = s.ready - self.fe_cycle;
-            if lat > self.l1i_lat {
-                let extra = lat - self.l1i_lat;
-                let cause = if s.tlb_cycles as u64 * 2 >= extra {
-                    Component::Tlb
-                } else {
-                    Component::icache(s.level)
-                };
-                let t = self.fe_cycle + extra;
-                self.redirect(t, cause);
-            }
+        if ins.pc >> 6 != self.last_line {
+            self.last_line = ins.pc >> 6;
+            self.fetch_line(ins.pc, u);
         }
         if self.fe_slots >= d {
             self.fe_cycle += 1;
             self.fe_slots = 0;
         }
-        let mut disp = self.fe_cycle;
-        let mut disp_cause = if self.fe_cause_cycle == disp {
-            self.fe_cause
-        } else {
-            Component::Depend
-        };
+        let fe = self.fe_cycle;
+        // Classify once: most records have no memory operand, so one test skips the loads
+        // and stores paths.
+        let has_mem = ins.n_mem != 0;
         let (mut is_load, mut is_store) = (false, false);
-        for m in ins.mem_ops() {
-            is_load |= !m.write;
-            is_store |= m.write;
+        if has_mem {
+            for m in ins.mem_ops() {
+                is_load |= !m.write;
+                is_store |= m.write;
+            }
         }
-        let mut rob_free = self.rob[self.rob_pos];
-        if is_load {
-            rob_free = rob_free.max(self.lq[self.lq_pos]);
-        }
-        if is_store {
-            rob_free = rob_free.max(self.sq[self.sq_pos]);
-        }
-        if rob_free > disp {
-            disp = rob_free;
-            disp_cause = Component::Depend;
-            self.fe_cycle = disp;
-            self.fe_slots = 0;
+        // Dispatch: the earliest cycle at or after the front end's with a free ROB (and load
+        // or store queue) entry, a free issue-queue entry and a free functional unit. Each
+        // limit only raises `disp`, so the stall is applied to the front end once, at the end.
+        let mut disp = fe.max(self.rob[self.rob_pos]);
+        if has_mem {
+            if is_load {
+                disp = disp.max(self.lq[self.lq_pos]);
+            }
+            if is_store {
+                disp = disp.max(self.sq[self.sq_pos]);
+            }
         }
         // Issue-queue capacity: an entry frees when its instruction issues, for dispatch in
         // the next cycle. Only instructions that wait for their operands are tracked (one that
@@ -314,9 +384,6 @@ impl IntervalCore {
             if self.iq.len >= self.iq_size {
                 let first_free = self.iq.pop_min();
                 disp = disp.max(first_free + 1);
-                disp_cause = Component::Depend;
-                self.fe_cycle = disp;
-                self.fe_slots = 0;
                 self.iq.release_before(disp);
             }
         }
@@ -328,21 +395,30 @@ impl IntervalCore {
         } else {
             FU_OF_KIND[ins.kind as usize]
         };
-        if self.fu_cycle[fu] > disp {
-            disp = self.fu_cycle[fu];
-            disp_cause = Component::Depend;
+        let f = &mut self.fu[fu];
+        if f.cycle >= disp {
+            disp = f.cycle;
+        } else {
+            f.cycle = disp;
+            f.used = 0;
+        }
+        f.used += 1;
+        if f.used >= f.units {
+            f.cycle += 1;
+            f.used = 0;
+        }
+        let disp_cause = if disp > fe {
             self.fe_cycle = disp;
-            self.fe_slots = 0;
-        } else if disp > self.fu_cycle[fu] {
-            self.fu_cycle[fu] = disp;
-            self.fu_used[fu] = 0;
-        }
-        self.fu_used[fu] += 1;
-        if self.fu_used[fu] >= self.units[fu] {
-            self.fu_cycle[fu] += 1;
-            self.fu_used[fu] = 0;
-        }
-        self.fe_slots += 1;
+            self.fe_slots = 1;
+            Component::Depend
+        } else {
+            self.fe_slots += 1;
+            if self.fe_cause_cycle == fe {
+                self.fe_cause
+            } else {
+                Component::Depend
+            }
+        };
 
         // Issue when the sources are ready.
         // Register 0 means "none"; its ready time stays 0, so no test per source.
@@ -355,10 +431,11 @@ impl IntervalCore {
         if serial {
             issue = issue.max(self.max_complete);
         }
-        if issue > disp {
+        let waited = issue > disp;
+        if waited {
             self.iq.insert(issue);
         }
-        let start_cause = if issue > disp {
+        let start_cause = if waited {
             if serial && issue == self.max_complete && issue > src_ready {
                 Component::Serial
             } else {
@@ -369,26 +446,22 @@ impl IntervalCore {
         };
 
         // Execute.
-        let complete;
-        let exec_cause;
+        let mut complete = issue + self.lat.of(ins.kind) as u64;
+        let mut exec_cause = if waited {
+            Component::Depend
+        } else {
+            disp_cause
+        };
         let mut tlb_cycles = 0u64;
-        if is_store {
-            self.stores += 1;
-        }
-        match super::access_memory(&mut self.mem, u, &self.lat, ins, issue) {
-            Some((ready, level, tlb)) => {
+        if has_mem {
+            self.stores += is_store as u64;
+            if let Some((ready, level, tlb)) =
+                super::access_memory(&mut self.mem, u, &self.lat, ins, issue)
+            {
                 self.loads += 1;
                 complete = ready;
                 exec_cause = Component::dcache(level);
                 tlb_cycles = tlb;
-            }
-            None => {
-                complete = issue + self.lat.of(ins.kind) as u64;
-                exec_cause = if issue > disp {
-                    Component::Depend
-                } else {
-                    disp_cause
-                };
             }
         }
         self.reg_ready[ins.dst[0] as usize] = complete;
@@ -417,49 +490,29 @@ impl IntervalCore {
             self.ret_slots = 0;
         }
         if complete > self.ret_cycle {
-            let g = complete - self.ret_cycle;
-            let lost = (d - self.ret_slots) as u64 + (g - 1) * d as u64;
-            let s = issue.saturating_sub(self.ret_cycle).min(g);
-            // The split is proportional; its ends (common) need no division.
-            let lost_start = if s == 0 {
-                0
-            } else if s == g {
-                lost
-            } else {
-                lost * s / g
-            };
-            self.cpi.add(start_cause, lost_start);
-            let lost_exec = lost - lost_start;
-            if tlb_cycles > 0 {
-                // Translation is the first part of a load's latency.
-                let exec_time = complete - issue;
-                let lost_tlb = lost_exec * tlb_cycles.min(exec_time) / exec_time;
-                self.cpi.add(Component::Tlb, lost_tlb);
-                self.cpi.add(exec_cause, lost_exec - lost_tlb);
-            } else {
-                self.cpi.add(exec_cause, lost_exec);
-            }
-            self.ret_cycle = complete;
-            self.ret_slots = 0;
+            self.charge(complete, issue, start_cause, exec_cause, tlb_cycles);
         }
         self.ret_slots += 1;
-        self.rob[self.rob_pos] = self.ret_cycle;
+        let r = self.ret_cycle;
+        self.rob[self.rob_pos] = r;
         self.rob_pos += 1;
         if self.rob_pos == self.rob.len() {
             self.rob_pos = 0;
         }
-        if is_load {
-            self.lq[self.lq_pos] = self.ret_cycle;
-            self.lq_pos += 1;
-            if self.lq_pos == self.lq.len() {
-                self.lq_pos = 0;
+        if has_mem {
+            if is_load {
+                self.lq[self.lq_pos] = r;
+                self.lq_pos += 1;
+                if self.lq_pos == self.lq.len() {
+                    self.lq_pos = 0;
+                }
             }
-        }
-        if is_store {
-            self.sq[self.sq_pos] = self.ret_cycle;
-            self.sq_pos += 1;
-            if self.sq_pos == self.sq.len() {
-                self.sq_pos = 0;
+            if is_store {
+                self.sq[self.sq_pos] = r;
+                self.sq_pos += 1;
+                if self.sq_pos == self.sq.len() {
+                    self.sq_pos = 0;
+                }
             }
         }
         self.instrs += 1;

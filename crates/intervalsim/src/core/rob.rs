@@ -153,6 +153,7 @@ impl RobCore {
     }
 
     /// See [`super::Core::step`]. Instructions count when they retire.
+    #[inline(never)]
     pub fn step<S: InstrStream + ?Sized, U: Uncore>(
         &mut self,
         stream: &mut S,
