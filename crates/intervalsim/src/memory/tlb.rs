@@ -35,7 +35,7 @@ impl Tlb {
 
     /// Look `page` up and make it the most recent entry of its set, inserting it in place of
     /// the least recent one on a miss. Returns whether it hit.
-    #[inline]
+    #[inline(always)]
     fn lookup_fill(&mut self, page: u64) -> bool {
         let b = (page & self.set_mask) as usize * self.ways;
         match self.ways {
