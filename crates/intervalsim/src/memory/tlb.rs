@@ -138,7 +138,7 @@ impl Tlbs {
     }
 
     /// A first-level TLB miss: the STLB, and on its miss the page walk.
-    #[inline(never)]
+    #[inline]
     fn translate_miss(&mut self, page: u64, instr: bool, l1_lat: u32) -> u32 {
         if instr {
             self.stats.itlb_misses += 1;
