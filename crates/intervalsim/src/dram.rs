@@ -25,7 +25,8 @@ pub struct Dram {
     latency: u64,
     bucket: u64,
     capacity: u32,
-    ring: Vec<(u64, u32)>,
+    /// Fixed-size, so the ring index needs no bound check.
+    ring: Box<[(u64, u32); RING]>,
     /// Counters.
     pub stats: DramStats,
 }
@@ -40,7 +41,10 @@ impl Dram {
             latency: latency as u64,
             bucket,
             capacity,
-            ring: vec![(u64::MAX, 0); RING],
+            ring: vec![(u64::MAX, 0); RING]
+                .into_boxed_slice()
+                .try_into()
+                .expect("RING buckets"),
             stats: DramStats::default(),
         }
     }
@@ -50,6 +54,7 @@ impl Dram {
         self.latency
     }
 
+    #[inline]
     fn reserve(&mut self, now: u64) -> u64 {
         let mut b = now / self.bucket;
         loop {

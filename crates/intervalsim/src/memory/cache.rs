@@ -59,6 +59,24 @@ fn fixed<const N: usize>(v: &mut [u64], at: usize) -> &mut [u64; N] {
     (&mut v[at..at + N]).try_into().expect("N words per set")
 }
 
+/// The `N` words of `v` from `at` without a bound check, for the hot paths whose set
+/// arithmetic keeps `at + N` within `v` (a set's words are `N` apart from a multiple of `N`
+/// below `sets * 2 N`).
+#[inline(always)]
+fn fixed_in<const N: usize>(v: &[u64], at: usize) -> &[u64; N] {
+    debug_assert!(at + N <= v.len());
+    // SAFETY: in range as above; `[u64; N]` has the layout of N consecutive `u64`s.
+    unsafe { &*(v.as_ptr().add(at) as *const [u64; N]) }
+}
+
+/// [`fixed_in`], mutable.
+#[inline(always)]
+fn fixed_in_mut<const N: usize>(v: &mut [u64], at: usize) -> &mut [u64; N] {
+    debug_assert!(at + N <= v.len());
+    // SAFETY: as for `fixed_in`.
+    unsafe { &mut *(v.as_mut_ptr().add(at) as *mut [u64; N]) }
+}
+
 /// Demand and prefetch counters of one cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheStats {
@@ -247,6 +265,23 @@ impl Cache {
         self.latency
     }
 
+    /// `data[i]` for an index that set arithmetic keeps in range (a set base plus a way, or
+    /// plus `ways` and a way, or the `last` index): the hot paths skip the bound check.
+    #[inline(always)]
+    fn tag_at(&self, i: usize) -> u64 {
+        debug_assert!(i < self.data.len());
+        // SAFETY: callers pass `set * stride + k` with set < sets and k < stride = 2 ways.
+        unsafe { *self.data.get_unchecked(i) }
+    }
+
+    /// [`Cache::tag_at`], for writing.
+    #[inline(always)]
+    fn tag_at_mut(&mut self, i: usize) -> &mut u64 {
+        debug_assert!(i < self.data.len());
+        // SAFETY: as for `tag_at`.
+        unsafe { self.data.get_unchecked_mut(i) }
+    }
+
     #[inline]
     fn base(&self, line: u64) -> usize {
         ((line & self.set_mask) as usize) * self.stride
@@ -299,14 +334,15 @@ impl Cache {
         line: u64,
     ) -> Option<(usize, usize)> {
         let f = 2 * set * N;
-        let words: &[u64; N] = self.fps[f..f + N].try_into().expect("N words per set");
+        let words: &[u64; N] = fixed_in(&self.fps, f);
         for (k, &x) in words.iter().enumerate() {
             let y = (x & !H) ^ want;
+            // padding bytes past the last way are masked out, so `w < ways`
             let valid = if k == N - 1 { self.last_bits } else { H };
             let mut m = y.wrapping_sub(ONES) & !y & valid;
             while m != 0 {
                 let w = 8 * k + (m.trailing_zeros() / 8) as usize;
-                if self.data[b + w] == line {
+                if self.tag_at(b + w) == line {
                     return Some((b, w));
                 }
                 m &= m - 1;
@@ -444,7 +480,7 @@ impl Cache {
     /// The way holding LRU rank `ways - 1` (`want` in every byte), for sets of `N` words.
     #[inline(always)]
     fn lru_victim<const N: usize>(&self, rb: usize, want: u64) -> usize {
-        let words: &[u64; N] = self.fps[rb..rb + N].try_into().expect("N words per set");
+        let words: &[u64; N] = fixed_in(&self.fps, rb);
         for (k, &x) in words.iter().enumerate() {
             let y = x ^ want;
             let valid = if k == N - 1 { self.last_bits } else { H };
@@ -461,7 +497,7 @@ impl Cache {
     #[inline(always)]
     fn hit(&mut self, line: u64, ti: usize, write: bool) -> u64 {
         let mi = ti + self.ways;
-        let mut meta = self.data[mi];
+        let mut meta = self.tag_at(mi);
         if meta & PREFETCHED != 0 {
             meta &= !PREFETCHED;
             self.stats.useful_prefetches += 1;
@@ -471,7 +507,7 @@ impl Cache {
             meta |= DIRTY;
             self.mark_dirty(line, ti - self.base(line));
         }
-        self.data[mi] = meta;
+        *self.tag_at_mut(mi) = meta;
         meta & READY_MASK
     }
 
@@ -485,7 +521,7 @@ impl Cache {
             self.stats.reads += 1;
         }
         let (last_line, ti) = self.last;
-        if last_line == line && self.data[ti] == line {
+        if last_line == line && self.tag_at(ti) == line {
             return Some(self.hit(line, ti, write));
         }
         let hit = match self.shape {
@@ -511,7 +547,7 @@ impl Cache {
         let (_, w) = self.find_in::<N>(set, b, fingerprint(line) * ONES, line)?;
         self.last = (line, b + w);
         let ready = self.hit(line, b + w, write);
-        lru_touch::<N>(fixed(&mut self.fps, (2 * set + 1) * N), w);
+        lru_touch::<N>(fixed_in_mut(&mut self.fps, (2 * set + 1) * N), w);
         Some(ready)
     }
 
@@ -608,35 +644,36 @@ impl Cache {
         let b = set * self.stride;
         let f = 2 * set * N;
         let w = self.lru_victim::<N>(f + N, self.lru_want);
-        let (fi, sh) = (f + w / 8, (w % 8) * 8);
-        let fpw = self.fps[fi];
+        let sh = (w % 8) * 8;
+        let fpw = fixed_in::<N>(&self.fps, f)[w / 8];
         // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
         let was_dirty = (fpw >> sh) & 0x80 != 0;
+        let old = self.tag_at(b + w);
         let victim = if was_dirty {
             self.stats.writebacks += 1;
             Some(Victim {
-                line: self.data[b + w],
+                line: old,
                 dirty: true,
             })
-        } else if clean_victims && self.data[b + w] != INVALID {
+        } else if clean_victims && old != INVALID {
             Some(Victim {
-                line: self.data[b + w],
+                line: old,
                 dirty: false,
             })
         } else {
             None
         };
-        self.data[b + w] = line;
-        self.data[b + self.ways + w] =
+        *self.tag_at_mut(b + w) = line;
+        *self.tag_at_mut(b + self.ways + w) =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
-        self.fps[fi] = (fpw & !(0xff << sh)) | (byte << sh);
+        fixed_in_mut::<N>(&mut self.fps, f)[w / 8] = (fpw & !(0xff << sh)) | (byte << sh);
         self.last = (line, b + w);
         if prefetch {
             self.stats.prefetches += 1;
         }
         let last_ones = self.last_ones;
-        let repl = fixed::<N>(&mut self.fps, f + N);
+        let repl = fixed_in_mut::<N>(&mut self.fps, f + N);
         for (k, x) in repl.iter_mut().enumerate() {
             *x += if k == N - 1 { last_ones } else { ONES };
         }
@@ -704,16 +741,15 @@ impl Cache {
     /// the start is delayed to the earliest completion when all MSHRs are busy.
     #[inline]
     pub fn mshr_acquire(&mut self, now: u64) -> (usize, u64) {
-        let mut best = 0;
+        let (mut best, mut start) = (0, u64::MAX);
         for (i, &done) in self.mshr.iter().enumerate() {
             if done <= now {
                 return (i, now);
             }
-            if done < self.mshr[best] {
-                best = i;
+            if done < start {
+                (best, start) = (i, done);
             }
         }
-        let start = self.mshr[best];
         self.stats.mshr_wait_cycles += start - now;
         (best, start)
     }

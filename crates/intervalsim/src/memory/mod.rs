@@ -109,6 +109,7 @@ impl SharedLlc {
         self.dram.stats = Default::default();
     }
 
+    #[inline(always)]
     fn fetch(&mut self, line: u64, t: u64, prefetch: bool) -> u64 {
         let (slot, start) = self.l3.mshr_acquire(t);
         let ready = self.dram.read(start);
@@ -225,7 +226,7 @@ impl L2Side<'_> {
         out
     }
 
-    #[inline]
+    #[inline(always)]
     fn miss<U: Uncore>(
         &mut self,
         u: &mut U,

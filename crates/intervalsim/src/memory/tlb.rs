@@ -35,7 +35,7 @@ impl Tlb {
 
     /// Look `page` up and make it the most recent entry of its set, inserting it in place of
     /// the least recent one on a miss. Returns whether it hit.
-    #[inline]
+    #[inline(always)]
     fn lookup_fill(&mut self, page: u64) -> bool {
         let b = (page & self.set_mask) as usize * self.ways;
         match self.ways {
@@ -138,7 +138,7 @@ impl Tlbs {
     }
 
     /// A first-level TLB miss: the STLB, and on its miss the page walk.
-    #[inline(never)]
+    #[inline]
     fn translate_miss(&mut self, page: u64, instr: bool, l1_lat: u32) -> u32 {
         if instr {
             self.stats.itlb_misses += 1;
