@@ -128,7 +128,9 @@ pub struct IntervalCore {
     fe_cause: Component,
     fe_cause_cycle: u64,
     last_line: u64,
-    reg_ready: Box<[u64; 256]>,
+    /// When each register's value is ready. Inline rather than boxed: reached from `self`
+    /// with no pointer to reload after each store.
+    reg_ready: [u64; 256],
     rob: Vec<u64>,
     rob_pos: usize,
     lq: Vec<u64>,
@@ -168,7 +170,7 @@ impl IntervalCore {
             fe_cause: Component::Depend,
             fe_cause_cycle: u64::MAX,
             last_line: u64::MAX,
-            reg_ready: Box::new([0; 256]),
+            reg_ready: [0; 256],
             rob: vec![0; c.core.rob_size as usize],
             rob_pos: 0,
             lq: vec![0; c.core.load_queue as usize],
