@@ -208,9 +208,6 @@ impl IntervalCore {
     }
 
     /// See [`super::Core::step`].
-    // Not inlined into `Core::step`: the two models' hot loops compile apart, so neither's
-    // register allocation depends on the other's.
-    #[inline(never)]
     pub fn step<S: InstrStream + ?Sized, U: Uncore>(
         &mut self,
         stream: &mut S,
@@ -286,8 +283,8 @@ impl IntervalCore {
     }
 
     /// Instruction fetch of a new cache line at the front end's cycle; an access slower than
-    /// an L1 hit delays the front end. Out of line: once per line, not per instruction.
-    #[inline(never)]
+    /// an L1 hit delays the front end.
+    #[inline]
     fn fetch_line<U: Uncore>(&mut self, pc: u64, u: &mut U) {
         let s = self.mem.fetch(u, pc, self.fe_cycle);
         let lat = s.ready - self.fe_cycle;
