@@ -44,35 +44,21 @@ fn hash_pc(pc: u64) -> u64 {
     (pc >> 2) ^ (pc >> 17)
 }
 
-/// Folded global history (a circular shift register compressed to `clen` bits).
-#[derive(Clone, Copy, Debug, Default)]
-struct Folded {
-    comp: u64,
-    clen: u32,
-    /// Where the bit leaving the history enters the folded value (`olen % clen`, kept so
-    /// that an update divides nothing).
-    out_point: u32,
-}
-
-impl Folded {
-    fn new(olen: u32, clen: u32) -> Folded {
-        Folded {
-            comp: 0,
-            clen,
-            out_point: olen % clen,
-        }
-    }
-    #[inline]
-    fn update(&mut self, new_bit: u64, old_bit: u64) {
-        self.comp = (self.comp << 1) | new_bit;
-        self.comp ^= old_bit << self.out_point;
-        self.comp ^= self.comp >> self.clen;
-        self.comp &= (1 << self.clen) - 1;
-    }
+/// One step of a folded global history (a circular shift register of the last `olen`
+/// outcomes compressed to `clen` bits): shift `new_bit` in, cancel `old_bit` (the outcome
+/// leaving the history) at `out_point = olen % clen`, fold the bit shifted out back in.
+/// A free function of plain values, so that with the constant tag widths the shifts and
+/// masks fold into the code.
+#[inline(always)]
+fn fold(comp: u64, new_bit: u64, old_bit: u64, out_point: u32, clen: u32) -> u64 {
+    let c = ((comp << 1) | new_bit) ^ (old_bit << out_point);
+    (c ^ (c >> clen)) & ((1 << clen) - 1)
 }
 
 const TAGE_TABLES: usize = 6;
 const HIST_RING: usize = 2048;
+/// Tag width per tagged table.
+const TAG_BITS: [u32; TAGE_TABLES] = [8, 9, 10, 11, 12, 12];
 
 #[derive(Clone, Debug)]
 struct Tage {
@@ -81,14 +67,20 @@ struct Tage {
     idx_bits: u32,
     /// Per table, the shift of the pc hash folded into the index (`idx_bits - i % idx_bits`).
     idx_shift: [u32; TAGE_TABLES],
-    tag_bits: [u32; TAGE_TABLES],
     lengths: [u32; TAGE_TABLES],
     tags: Vec<u16>,
     ctrs: Vec<i8>,
     useful: Vec<u8>,
-    fidx: [Folded; TAGE_TABLES],
-    ft1: [Folded; TAGE_TABLES],
-    ft2: [Folded; TAGE_TABLES],
+    /// Per table, the history folded to the index width, to the tag width and to one bit
+    /// less than the tag width.
+    fidx: [u64; TAGE_TABLES],
+    ft1: [u64; TAGE_TABLES],
+    ft2: [u64; TAGE_TABLES],
+    /// Per table, where the bit leaving the history enters each folded value (`length %
+    /// width`, kept so that an update divides nothing).
+    out_idx: [u32; TAGE_TABLES],
+    out_t1: [u32; TAGE_TABLES],
+    out_t2: [u32; TAGE_TABLES],
     hist: Box<[u8; HIST_RING]>,
     pos: usize,
     use_alt: i8,
@@ -109,29 +101,22 @@ impl Tage {
             let r = (max_len as f64 / min_len).powf(i as f64 / (TAGE_TABLES - 1) as f64);
             *l = (min_len * r).round() as u32;
         }
-        let tag_bits = [8, 9, 10, 11, 12, 12];
         let n = TAGE_TABLES << idx_bits;
-        let mut fidx = [Folded::default(); TAGE_TABLES];
-        let mut ft1 = fidx;
-        let mut ft2 = fidx;
-        for i in 0..TAGE_TABLES {
-            fidx[i] = Folded::new(lengths[i], idx_bits);
-            ft1[i] = Folded::new(lengths[i], tag_bits[i]);
-            ft2[i] = Folded::new(lengths[i], tag_bits[i] - 1);
-        }
         Tage {
             base: vec![2; 1 << (idx_bits + 1)],
             base_mask: (1 << (idx_bits + 1)) - 1,
             idx_bits,
             idx_shift: std::array::from_fn(|i| idx_bits - i as u32 % idx_bits),
-            tag_bits,
             lengths,
             tags: vec![0; n],
             ctrs: vec![0; n],
             useful: vec![0; n],
-            fidx,
-            ft1,
-            ft2,
+            fidx: [0; TAGE_TABLES],
+            ft1: [0; TAGE_TABLES],
+            ft2: [0; TAGE_TABLES],
+            out_idx: std::array::from_fn(|i| lengths[i] % idx_bits),
+            out_t1: std::array::from_fn(|i| lengths[i] % TAG_BITS[i]),
+            out_t2: std::array::from_fn(|i| lengths[i] % (TAG_BITS[i] - 1)),
             hist: Box::new([0; HIST_RING]),
             pos: 0,
             use_alt: 0,
@@ -149,10 +134,9 @@ impl Tage {
         let mut provider = usize::MAX;
         let mut alt = usize::MAX;
         for i in (0..TAGE_TABLES).rev() {
-            let idx = ((h ^ (h >> self.idx_shift[i]) ^ self.fidx[i].comp) & mask) as usize
+            let idx = ((h ^ (h >> self.idx_shift[i]) ^ self.fidx[i]) & mask) as usize
                 + (i << self.idx_bits);
-            let tag = ((h ^ self.ft1[i].comp ^ (self.ft2[i].comp << 1))
-                & ((1 << self.tag_bits[i]) - 1)) as u16;
+            let tag = ((h ^ self.ft1[i] ^ (self.ft2[i] << 1)) & ((1 << TAG_BITS[i]) - 1)) as u16;
             self.idx[i] = idx;
             self.tag[i] = tag;
         }
@@ -255,12 +239,12 @@ impl Tage {
         let bit = taken as u64;
         self.pos = (self.pos + 1) % HIST_RING;
         self.hist[self.pos] = bit as u8;
-        for i in 0..TAGE_TABLES {
-            let old =
-                self.hist[(self.pos + HIST_RING - self.lengths[i] as usize) % HIST_RING] as u64;
-            self.fidx[i].update(bit, old);
-            self.ft1[i].update(bit, old);
-            self.ft2[i].update(bit, old);
+        let idx_bits = self.idx_bits;
+        for (i, &tag_bits) in TAG_BITS.iter().enumerate() {
+            let old = self.hist[self.pos.wrapping_sub(self.lengths[i] as usize) % HIST_RING] as u64;
+            self.fidx[i] = fold(self.fidx[i], bit, old, self.out_idx[i], idx_bits);
+            self.ft1[i] = fold(self.ft1[i], bit, old, self.out_t1[i], tag_bits);
+            self.ft2[i] = fold(self.ft2[i], bit, old, self.out_t2[i], tag_bits - 1);
         }
         pred
     }
@@ -604,6 +588,29 @@ mod tests {
             let v: Vec<bool> = (0..40_000).map(|_| r.next_u64() & 1 == 1).collect();
             let m = rate(k, |i| v[i as usize]);
             assert!((m - 0.5).abs() < 0.03, "{k}: {m}");
+        }
+    }
+
+    #[test]
+    fn folded_history_is_the_xor_of_its_chunks() {
+        // After any sequence of pushes, a folded history holds bit j of the last `olen`
+        // outcomes (j = 0 newest) at position j % clen.
+        let mut r = SplitMix64::new(9);
+        for (olen, clen) in [(4, 13), (37, 11), (64, 7), (255, 12), (13, 13)] {
+            let mut hist: Vec<u64> = Vec::new();
+            let mut comp = 0u64;
+            for _ in 0..600 {
+                let bit = r.next_u64() & 1;
+                hist.insert(0, bit);
+                let old = hist.get(olen as usize).copied().unwrap_or(0);
+                comp = fold(comp, bit, old, olen % clen, clen);
+                let want = hist
+                    .iter()
+                    .take(olen as usize)
+                    .enumerate()
+                    .fold(0u64, |a, (j, &b)| a ^ (b << (j as u32 % clen)));
+                assert_eq!(comp, want, "olen {olen} clen {clen}");
+            }
         }
     }
 

@@ -128,7 +128,9 @@ pub struct IntervalCore {
     fe_cause: Component,
     fe_cause_cycle: u64,
     last_line: u64,
-    reg_ready: Box<[u64; 256]>,
+    /// When each register's value is ready. Inline rather than boxed: reached from `self`
+    /// with no pointer to reload after each store.
+    reg_ready: [u64; 256],
     rob: Vec<u64>,
     rob_pos: usize,
     lq: Vec<u64>,
@@ -168,7 +170,7 @@ impl IntervalCore {
             fe_cause: Component::Depend,
             fe_cause_cycle: u64::MAX,
             last_line: u64::MAX,
-            reg_ready: Box::new([0; 256]),
+            reg_ready: [0; 256],
             rob: vec![0; c.core.rob_size as usize],
             rob_pos: 0,
             lq: vec![0; c.core.load_queue as usize],
@@ -206,9 +208,6 @@ impl IntervalCore {
     }
 
     /// See [`super::Core::step`].
-    // Not inlined into `Core::step`: the two models' hot loops compile apart, so neither's
-    // register allocation depends on the other's.
-    #[inline(never)]
     pub fn step<S: InstrStream + ?Sized, U: Uncore>(
         &mut self,
         stream: &mut S,
@@ -284,8 +283,8 @@ impl IntervalCore {
     }
 
     /// Instruction fetch of a new cache line at the front end's cycle; an access slower than
-    /// an L1 hit delays the front end. Out of line: once per line, not per instruction.
-    #[inline(never)]
+    /// an L1 hit delays the front end.
+    #[inline]
     fn fetch_line<U: Uncore>(&mut self, pc: u64, u: &mut U) {
         let s = self.mem.fetch(u, pc, self.fe_cycle);
         let lat = s.ready - self.fe_cycle;

@@ -153,6 +153,8 @@ impl RobCore {
     }
 
     /// See [`super::Core::step`]. Instructions count when they retire.
+    // Not inlined into `Core::step`: this model's loop then compiles the same whatever the
+    // interval core's inlined loop looks like.
     #[inline(never)]
     pub fn step<S: InstrStream + ?Sized, U: Uncore>(
         &mut self,
