@@ -96,11 +96,10 @@ impl Shape {
 /// Tables shared by the encoder and the decoder of version 2.
 #[derive(Clone, Debug)]
 pub(super) struct Tables {
-    /// Fixed sizes, indexed by masked values: no bounds checks on the hot path.
+    /// Fixed size, indexed by masked values: no bounds checks on the hot path.
     slots: Box<[Slot; 1 << TABLE_BITS]>,
-    shapes: Box<[Shape; SHAPES]>,
-    /// Shapes defined so far (ids below this are valid).
-    defined: usize,
+    /// Grows to at most [`SHAPES`] as shapes appear, so memory follows the trace's variety.
+    shapes: Vec<Shape>,
     /// Id the next new shape takes.
     next_new: usize,
     /// [`Shape::salt`] of the previous record's shape (0 before the first record): the pc
@@ -111,17 +110,9 @@ pub(super) struct Tables {
 
 impl Default for Tables {
     fn default() -> Tables {
-        let empty = Shape {
-            tmpl: Instr::default(),
-            tmask: 0,
-            salt: 0,
-            stride: [0; MAX_MEM],
-            last_delta: [0; MAX_MEM],
-        };
         Tables {
             slots: empty_slots(),
-            shapes: boxed_array(empty),
-            defined: 0,
+            shapes: Vec::new(),
             next_new: 0,
             ctx: 0,
             next_pc: 0,
@@ -201,8 +192,11 @@ impl Tables {
             last_delta: [0; MAX_MEM],
         };
         let id = self.next_new;
-        self.shapes[id] = shape;
-        self.defined = self.defined.max(id + 1);
+        if id < self.shapes.len() {
+            self.shapes[id] = shape;
+        } else {
+            self.shapes.push(shape);
+        }
         self.next_new = (id + 1) % SHAPES;
         id
     }
@@ -446,9 +440,8 @@ impl Tables {
     ) -> (usize, usize) {
         let mut next_pc = self.next_pc;
         let mut ctx = self.ctx;
-        let defined = self.defined;
         let slots = &mut *self.slots;
-        let shapes = &mut *self.shapes;
+        let shapes = &mut self.shapes;
         let mut n = 0;
         for o in out.iter_mut() {
             let Some(w) = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>()) else {
@@ -466,18 +459,16 @@ impl Tables {
                 if slot.key != key {
                     break;
                 }
-                (slot.id as usize & (SHAPES - 1), 1)
+                (slot.id as usize, 1)
             } else {
-                let id = u16::from_le_bytes([w[1], w[2]]) as usize;
-                if id >= defined {
-                    break;
-                }
-                (id & (SHAPES - 1), 3)
+                (u16::from_le_bytes([w[1], w[2]]) as usize, 3)
+            };
+            let Some(shape) = shapes.get_mut(id) else {
+                break;
             };
             if by_id {
                 slots[si] = Slot { key, id: id as u32 };
             }
-            let shape = &mut shapes[id];
             let pc = next_pc;
             let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
             if head & ADDR_PREDICTED != 0 {
@@ -597,8 +588,8 @@ pub(super) fn decode<E: OnError>(
             let lo = w.byte(&mut p, "shape id", on)?;
             let hi = w.byte(&mut p, "shape id", on)?;
             let id = u16::from_le_bytes([lo, hi]) as usize;
-            if id >= t.defined {
-                let n = t.defined;
+            if id >= t.shapes.len() {
+                let n = t.shapes.len();
                 return Err(on.corrupt(at, || {
                     format!("shape id {id} is not defined ({n} shapes so far)")
                 }));
@@ -619,8 +610,9 @@ pub(super) fn decode<E: OnError>(
             }));
         }
     };
-    let id = id & (SHAPES - 1);
-    let shape = &t.shapes[id];
+    let Some(shape) = t.shapes.get(id) else {
+        return Err(on.corrupt(0, || format!("shape id {id} is not defined")));
+    };
     // Read and check every dynamic field before anything changes.
     let taken = head & TAKEN != 0;
     let mut target = pc.wrapping_add(shape.tmpl.target) & shape.tmask;
