@@ -17,20 +17,22 @@ fn drain(s: &mut dyn InstrStream) {
 fuzz_target!(|data: &[u8]| {
     drain(&mut champsim::ChampSimReader::new(data, "fuzz"));
     // As a compact trace: the raw bytes, and the bytes as a zstd-compressed record stream
-    // behind a valid header.
     if let Ok(mut r) = compact::CompactReader::new(std::io::Cursor::new(data.to_vec()), "fuzz") {
         drain(&mut r);
     }
+    // behind a valid header, once per format version read.
     if let Ok(body) = zstd_frame(data) {
-        let mut file = Vec::new();
-        file.extend_from_slice(compact::MAGIC);
-        file.extend_from_slice(&compact::VERSION.to_le_bytes());
-        file.extend_from_slice(&[0; 6]);
-        file.extend_from_slice(&(data.len() as u64 / 4).to_le_bytes());
-        file.extend_from_slice(&[0; 8]);
-        file.extend(body);
-        if let Ok(mut r) = compact::CompactReader::new(std::io::Cursor::new(file), "fuzz") {
-            drain(&mut r);
+        for version in compact::VERSIONS {
+            let mut file = Vec::new();
+            file.extend_from_slice(compact::MAGIC);
+            file.extend_from_slice(&version.to_le_bytes());
+            file.extend_from_slice(&[0; 6]);
+            file.extend_from_slice(&(data.len() as u64 / 4).to_le_bytes());
+            file.extend_from_slice(&[0; 8]);
+            file.extend_from_slice(&body);
+            if let Ok(mut r) = compact::CompactReader::new(std::io::Cursor::new(file), "fuzz") {
+                drain(&mut r);
+            }
         }
     }
 });

@@ -1,10 +1,19 @@
 //! intervalsim's compact trace format (`.ist`): a versioned header followed by a zstd stream of
-//! varint/delta-encoded records. Unlike ChampSim records it keeps instruction length, access
-//! sizes, instruction class, branch kind and synchronisation events.
+//! records. Unlike ChampSim records it keeps instruction length, access sizes, instruction class,
+//! branch kind and synchronisation events, so a replay gives the same statistics as the source.
 //!
-//! Header (32 bytes, little-endian, uncompressed): magic `b"IVSTRACE"`, `u16 version` (1),
-//! `u16 flags` (0), `u32 thread` (thread id of this stream), `u64 count` (records), 8 reserved
-//! bytes. Records follow, zstd-compressed, each:
+//! Header (32 bytes, little-endian, uncompressed): magic `b"IVSTRACE"`, `u16 version` (2 is
+//! written; 1 and 2 are read), `u16 flags` (0), `u32 thread` (thread id of this stream),
+//! `u64 count` (records), 8 reserved bytes. Records follow, zstd-compressed.
+//!
+//! **Version 2** (see [`v2`]) keeps each static instruction shape once, as trace formats of fast
+//! simulators do: encoder and decoder maintain the same table of shapes (class, length, registers,
+//! memory-operand sizes, a direct branch's target) and a pc-indexed table pointing into it, so
+//! the record of an instruction seen before is a head byte plus its dynamic fields only (an
+//! address that differs from its stride prediction, an indirect target, a sync event). Decoding
+//! such a record copies the shape's template `Instr` and patches the pc, target and addresses.
+//!
+//! **Version 1** records (still read) are each:
 //!
 //! * `u8 head` — bits 0–3 kind, bit 4 pc follows the previous instruction (pc = prev pc + prev
 //!   len, no pc field), bit 5 taken, bit 6 registers present, bit 7 sync event present;
@@ -16,18 +25,27 @@
 //! * `u8 n_mem`, then per operand `u8 (size & 0x7f | write << 7)` and the address delta from the
 //!   previous address of the same operand slot (zigzag varint);
 //! * if bit 7: `u8 sync op` and the object (varint).
+//!
+//! Malformed input never panics: every error names the file, the record number and the
+//! decompressed byte offset (header included).
 
 use super::{BranchKind, Instr, InstrStream, Kind, MAX_MEM, SyncOp, TraceError};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+pub mod v2;
+
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"IVSTRACE";
-/// Format version written (and the only one read).
-pub const VERSION: u16 = 1;
+/// Format version written by default.
+pub const VERSION: u16 = 2;
+/// Format versions read.
+pub const VERSIONS: [u16; 2] = [1, 2];
 const HEADER: usize = 32;
+/// Bytes that surely hold a whole version 1 record.
 const MAX_RECORD: usize = 128;
+const _: () = assert!(v2::WINDOW == MAX_RECORD);
 
 #[inline]
 fn zigzag(v: i64) -> u64 {
@@ -48,7 +66,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Encoder state (previous pc and addresses).
+/// Version 1 encoder and decoder state (previous pc and addresses).
 #[derive(Clone, Debug, Default)]
 struct Codec {
     next_pc: u64,
@@ -102,13 +120,31 @@ impl Codec {
     }
 }
 
-/// Writes the compact format to `path` atomically (temporary file, then rename).
+/// Writes the compact format (the current version) to `path` atomically (temporary file, then
+/// rename); streaming, in constant memory.
 pub fn write_file(
     path: &Path,
     stream: &mut dyn InstrStream,
     limit: u64,
     thread: u32,
 ) -> Result<u64, TraceError> {
+    write_file_version(path, stream, limit, thread, VERSION)
+}
+
+/// [`write_file`] in a given format version (1 or 2), e.g. for readers that predate version 2.
+pub fn write_file_version(
+    path: &Path,
+    stream: &mut dyn InstrStream,
+    limit: u64,
+    thread: u32,
+    version: u16,
+) -> Result<u64, TraceError> {
+    if !VERSIONS.contains(&version) {
+        return Err(TraceError::Format {
+            path: path.display().to_string(),
+            detail: format!("cannot write compact format version {version} (versions: 1, 2)"),
+        });
+    }
     let io = |p: &Path, source| TraceError::Io {
         path: p.display().to_string(),
         source,
@@ -122,11 +158,12 @@ pub fn write_file(
         let mut f = BufWriter::new(File::create(&tmp).map_err(|e| io(&tmp, e))?);
         let mut header = [0u8; HEADER];
         header[..8].copy_from_slice(MAGIC);
-        header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        header[8..10].copy_from_slice(&version.to_le_bytes());
         header[12..16].copy_from_slice(&thread.to_le_bytes());
         f.write_all(&header).map_err(|e| io(&tmp, e))?;
         let mut enc = zstd::stream::write::Encoder::new(f, 6).map_err(|e| io(&tmp, e))?;
-        let mut codec = Codec::default();
+        let mut v1 = Codec::default();
+        let mut v2 = v2::Encoder::default();
         let mut buf = vec![Instr::default(); 4096];
         let mut bytes = Vec::with_capacity(1 << 16);
         let mut written = 0u64;
@@ -137,8 +174,14 @@ pub fn write_file(
                 break;
             }
             bytes.clear();
-            for ins in &buf[..n] {
-                codec.encode(ins, &mut bytes);
+            if version == 1 {
+                for ins in &buf[..n] {
+                    v1.encode(ins, &mut bytes);
+                }
+            } else {
+                for ins in &buf[..n] {
+                    v2.encode(ins, &mut bytes);
+                }
             }
             enc.write_all(&bytes).map_err(|e| io(&tmp, e))?;
             written += n as u64;
@@ -169,6 +212,9 @@ pub fn write_file(
 /// error-building code.
 trait OnError {
     type Error;
+    /// Whether reads check for the end of the bytes (the fast path reads only where a whole
+    /// record surely fits) and rare records are decoded in full.
+    const CHECKED: bool;
     /// The bytes end inside the record, while reading `what`.
     fn truncated(&self, what: &'static str) -> Self::Error;
     /// The byte at `at` (from the record's start) is not valid; `what` says why.
@@ -180,6 +226,7 @@ struct Quiet;
 
 impl OnError for Quiet {
     type Error = ();
+    const CHECKED: bool = false;
     #[inline(always)]
     fn truncated(&self, _: &'static str) {}
     #[inline(always)]
@@ -196,6 +243,7 @@ struct Report<'a> {
 
 impl OnError for Report<'_> {
     type Error = TraceError;
+    const CHECKED: bool = true;
     fn truncated(&self, what: &'static str) -> TraceError {
         TraceError::Truncated {
             path: self.path.to_string(),
@@ -362,8 +410,68 @@ pub fn is_compact(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..8] == MAGIC
 }
 
+/// One record coding's decoder, as the reader's loop drives it.
+trait RecordDecoder {
+    /// Decode a run of common records from `buf[pos..]` into `out` by the coding's quickest
+    /// path, if it has one; returns the new position and the records decoded.
+    #[inline(always)]
+    fn run(&mut self, _buf: &[u8], pos: usize, _out: &mut [Instr]) -> (usize, usize) {
+        (pos, 0)
+    }
+    /// Decode without error detail from a window that surely holds the whole record.
+    fn quiet(&mut self, w: &[u8; MAX_RECORD], out: &mut Instr) -> Result<usize, ()>;
+    /// Decode with errors that say what is wrong and where.
+    fn report(&mut self, b: &[u8], out: &mut Instr, on: &Report) -> Result<usize, TraceError>;
+}
+
+impl RecordDecoder for Codec {
+    #[inline(always)]
+    fn quiet(&mut self, w: &[u8; MAX_RECORD], out: &mut Instr) -> Result<usize, ()> {
+        decode(w, self, out, &Quiet)
+    }
+    fn report(&mut self, b: &[u8], out: &mut Instr, on: &Report) -> Result<usize, TraceError> {
+        decode(b, self, out, on)
+    }
+}
+
+impl RecordDecoder for v2::Tables {
+    #[inline(always)]
+    fn run(&mut self, buf: &[u8], pos: usize, out: &mut [Instr]) -> (usize, usize) {
+        self.decode_run(buf, pos, out)
+    }
+    #[inline(always)]
+    fn quiet(&mut self, w: &[u8; MAX_RECORD], out: &mut Instr) -> Result<usize, ()> {
+        let w = v2::Window {
+            w,
+            avail: v2::WINDOW,
+        };
+        v2::decode(&w, self, out, &Quiet)
+    }
+    fn report(&mut self, b: &[u8], out: &mut Instr, on: &Report) -> Result<usize, TraceError> {
+        let mut pad = [0u8; v2::WINDOW];
+        let avail = b.len().min(v2::WINDOW);
+        pad[..avail].copy_from_slice(&b[..avail]);
+        let w = v2::Window { w: &pad, avail };
+        v2::decode(&w, self, out, on)
+    }
+}
+
+/// The record coding of the file's version.
+enum Decoder {
+    V1(Codec),
+    V2(Box<v2::Tables>),
+}
+
 /// Streaming reader of the compact format; constant memory.
 pub struct CompactReader<R: Read> {
+    input: Input<R>,
+    decoder: Decoder,
+    thread: u32,
+    version: u16,
+}
+
+/// The decompressed bytes and the reader's position in them.
+struct Input<R: Read> {
     inner: R,
     path: String,
     buf: Vec<u8>,
@@ -372,11 +480,12 @@ pub struct CompactReader<R: Read> {
     eof: bool,
     /// Decompressed bytes consumed before `buf[0]`.
     base: u64,
-    codec: Codec,
     record: u64,
     count: u64,
-    thread: u32,
 }
+
+/// Bytes of decompressed records buffered (a large buffer means fewer, longer zstd calls).
+const BUFFER: usize = 1 << 17;
 
 /// Open a compact trace.
 pub fn open(path: &Path) -> Result<CompactReader<Box<dyn Read + Send>>, TraceError> {
@@ -425,14 +534,18 @@ impl<R: Read> CompactReader<R> {
             });
         }
         let version = u16::from_le_bytes([header[8], header[9]]);
-        if version != VERSION {
-            return Err(TraceError::Format {
-                path: path.into(),
-                detail: format!(
-                    "format version {version} at byte offset 8 is not supported (this build reads version {VERSION})"
-                ),
-            });
-        }
+        let decoder = match version {
+            1 => Decoder::V1(Codec::default()),
+            2 => Decoder::V2(Box::default()),
+            _ => {
+                return Err(TraceError::Format {
+                    path: path.into(),
+                    detail: format!(
+                        "format version {version} at byte offset 8 is not supported (this build reads versions 1 and 2)"
+                    ),
+                });
+            }
+        };
         let thread = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
         let count = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
         let dec = zstd::stream::read::Decoder::new(raw).map_err(|source| TraceError::Io {
@@ -440,17 +553,20 @@ impl<R: Read> CompactReader<R> {
             source,
         })?;
         Ok(CompactReader {
-            inner: Box::new(dec),
-            path: path.into(),
-            buf: vec![0; 1 << 16],
-            pos: 0,
-            end: 0,
-            eof: false,
-            base: 0,
-            codec: Codec::default(),
-            record: 0,
-            count,
+            input: Input {
+                inner: Box::new(dec),
+                path: path.into(),
+                buf: vec![0; BUFFER],
+                pos: 0,
+                end: 0,
+                eof: false,
+                base: 0,
+                record: 0,
+                count,
+            },
+            decoder,
             thread,
+            version,
         })
     }
 }
@@ -458,7 +574,7 @@ impl<R: Read> CompactReader<R> {
 impl<R: Read> CompactReader<R> {
     /// Records the header announces.
     pub fn count(&self) -> u64 {
-        self.count
+        self.input.count
     }
 
     /// Thread id of this stream.
@@ -466,6 +582,13 @@ impl<R: Read> CompactReader<R> {
         self.thread
     }
 
+    /// Format version of the file.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+}
+
+impl<R: Read> Input<R> {
     fn refill(&mut self) -> Result<(), TraceError> {
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
@@ -495,27 +618,24 @@ impl<R: Read> CompactReader<R> {
     }
 
     /// Decode the next record with full error reporting.
-    fn decode_one(&mut self) -> Result<Instr, TraceError> {
+    fn decode_one<D: RecordDecoder>(&mut self, dec: &mut D) -> Result<Instr, TraceError> {
         let on = Report {
             path: &self.path,
             record: self.record,
             offset: self.base + self.pos as u64 + HEADER as u64,
         };
         let mut ins = Instr::default();
-        let used = decode(
-            &self.buf[self.pos..self.end],
-            &mut self.codec,
-            &mut ins,
-            &on,
-        )?;
+        let used = dec.report(&self.buf[self.pos..self.end], &mut ins, &on)?;
         self.pos += used;
         self.record += 1;
         Ok(ins)
     }
-}
 
-impl<R: Read> InstrStream for CompactReader<R> {
-    fn fill(&mut self, out: &mut [Instr]) -> Result<usize, TraceError> {
+    fn fill_with<D: RecordDecoder>(
+        &mut self,
+        dec: &mut D,
+        out: &mut [Instr],
+    ) -> Result<usize, TraceError> {
         let mut n = 0;
         while n < out.len() {
             if self.end - self.pos < MAX_RECORD && !self.eof {
@@ -525,28 +645,39 @@ impl<R: Read> InstrStream for CompactReader<R> {
             // announces more, decode without building error details.
             let announced = usize::try_from(self.count - self.record).unwrap_or(usize::MAX);
             let limit = out.len().min(n.saturating_add(announced));
-            while n < limit && self.end - self.pos >= MAX_RECORD {
-                match decode(
-                    &self.buf[self.pos..self.end],
-                    &mut self.codec,
-                    &mut out[n],
-                    &Quiet,
-                ) {
+            // Position and count in locals: the loop then keeps them in registers.
+            let (mut pos, first) = (self.pos, n);
+            let end = self.end;
+            let buf = &self.buf[..end];
+            while n < limit {
+                let (p, k) = dec.run(buf, pos, &mut out[n..limit]);
+                pos = p;
+                n += k;
+                if n == limit {
+                    break;
+                }
+                let Some(w) = buf.get(pos..pos + MAX_RECORD) else {
+                    break;
+                };
+                let Ok(w) = w.try_into() else { break };
+                match dec.quiet(w, &mut out[n]) {
                     Ok(used) => {
-                        self.pos += used;
-                        self.record += 1;
+                        pos += used;
                         n += 1;
                     }
                     Err(()) => break,
                 }
             }
+            self.pos = pos;
+            self.record += (n - first) as u64;
             if n == out.len() {
                 break;
             }
             if self.end - self.pos < MAX_RECORD && !self.eof {
                 continue;
             }
-            // One record the slow way: the end of the stream, or something to report.
+            // One record the slow way: the end of the stream, a rare record, or something to
+            // report.
             if self.pos == self.end {
                 if self.record != self.count {
                     return Err(TraceError::Truncated {
@@ -569,14 +700,26 @@ impl<R: Read> InstrStream for CompactReader<R> {
                     detail: format!("data after the {} records the header announces", self.count),
                 });
             }
-            out[n] = self.decode_one()?;
+            out[n] = self.decode_one(dec)?;
             n += 1;
         }
         Ok(n)
     }
+}
+
+impl<R: Read> InstrStream for CompactReader<R> {
+    fn fill(&mut self, out: &mut [Instr]) -> Result<usize, TraceError> {
+        match &mut self.decoder {
+            Decoder::V1(c) => self.input.fill_with(c, out),
+            Decoder::V2(t) => self.input.fill_with(&mut **t, out),
+        }
+    }
 
     fn describe(&self) -> String {
-        format!("compact trace {}", self.path)
+        format!(
+            "compact trace {} (format version {}, thread {}, {} records)",
+            self.input.path, self.version, self.thread, self.input.count
+        )
     }
 }
 
@@ -597,6 +740,253 @@ mod tests {
                 x |= ((b & 0x7f) as u64) << (7 * i);
             }
             assert_eq!(unzigzag(x), v);
+        }
+    }
+
+    /// An instruction mix with every field exercised: the mixed workload plus indirect
+    /// branches, returns, sync events, four memory operands, odd registers and targets.
+    fn varied() -> Vec<Instr> {
+        let mut v = collect(
+            &mut Workload::Mixed { footprint: 1 << 20 }.stream(3),
+            30_000,
+        )
+        .unwrap();
+        let mut extra = Vec::new();
+        for k in 0..2_000u64 {
+            let pc = 0x7000_0000 + (k % 37) * 5;
+            let mut i = Instr::new(pc, Kind::Branch);
+            i.len = 5;
+            i.branch = [
+                BranchKind::Indirect,
+                BranchKind::Return,
+                BranchKind::DirectCall,
+            ][k as usize % 3];
+            i.taken = k % 4 != 0;
+            i.target = if k % 7 == 0 { 0 } else { 0x1234_5678 + k * 16 };
+            extra.push(i);
+            let mut m = Instr::new(pc + 5, Kind::Load);
+            m.len = 3;
+            m.src = [0, 7, 0, 200];
+            m.dst = [0, 9];
+            for j in 0..(k % 5) {
+                m.push_mem(
+                    0x5000 + k * 24 + j * 4096,
+                    [1, 2, 4, 8, 200][j as usize],
+                    j % 2 == 1,
+                );
+            }
+            extra.push(m);
+            if k % 101 == 0 {
+                let mut s = Instr::new(pc + 8, Kind::Sync);
+                s.sync = SyncOp::Barrier;
+                s.target = 0xabc + k;
+                s.len = 2;
+                extra.push(s);
+            }
+        }
+        v.extend(extra);
+        let mut s = Instr::new(0x99, Kind::Sync);
+        s.sync = SyncOp::Barrier;
+        s.target = 0xabc;
+        v.push(s);
+        v
+    }
+
+    fn round_trip(v: &[Instr], version: u16) -> Vec<Instr> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.ist");
+        let n = write_file_version(&path, &mut VecStream::new(v.to_vec()), u64::MAX, 7, version)
+            .unwrap();
+        assert_eq!(n, v.len() as u64);
+        let mut r = open(&path).unwrap();
+        assert_eq!(r.thread(), 7);
+        assert_eq!(r.version(), version);
+        collect(&mut r, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn version_2_round_trip_is_exact() {
+        let v = varied();
+        let back = round_trip(&v, 2);
+        assert_eq!(back.len(), v.len());
+        for (k, (a, b)) in v.iter().zip(&back).enumerate() {
+            assert_eq!(a, b, "record {k}");
+        }
+    }
+
+    #[test]
+    fn version_2_survives_shape_table_turnover() {
+        // More distinct shapes than the table holds, revisited: ids are reused round-robin.
+        let mut v = Vec::new();
+        for round in 0..3u64 {
+            for k in 0..(v2::SHAPES as u64 + 500) {
+                let mut i = Instr::new(0x1000 + 4 * k, Kind::Int);
+                i.len = (k % 200) as u8 + 1;
+                i.src[0] = (k % 251) as u8;
+                i.dst[0] = (k / 251) as u8 + 1;
+                if k % 3 == 0 {
+                    i.push_mem(round * 64 + k * 8, 8, false);
+                }
+                v.push(i);
+            }
+        }
+        assert_eq!(round_trip(&v, 2), v);
+    }
+
+    #[test]
+    fn version_1_files_stay_readable() {
+        // Version 1 drops register-id gaps and a non-branch's target; everything else is kept.
+        let v: Vec<Instr> = collect(
+            &mut Workload::Mixed { footprint: 1 << 20 }.stream(5),
+            20_000,
+        )
+        .unwrap();
+        assert_eq!(round_trip(&v, 1), v);
+        assert_eq!(round_trip(&v, 2), v);
+    }
+
+    #[test]
+    fn writing_an_unknown_version_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.ist");
+        let e = write_file_version(&path, &mut VecStream::new(vec![]), 1, 0, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("version 3"), "{e}");
+        assert!(!path.exists());
+    }
+
+    /// A version 2 file around hand-made record bytes.
+    fn v2_file(body: &[u8], count: u64) -> Vec<u8> {
+        let mut file = Vec::new();
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&2u16.to_le_bytes());
+        file.extend_from_slice(&[0; 6]);
+        file.extend_from_slice(&count.to_le_bytes());
+        file.extend_from_slice(&[0; 8]);
+        file.extend(zstd::stream::encode_all(body, 1).unwrap());
+        file
+    }
+
+    fn read_err(file: Vec<u8>) -> String {
+        let mut r = CompactReader::new(std::io::Cursor::new(file), "bad.ist").unwrap();
+        collect(&mut r, usize::MAX).unwrap_err().to_string()
+    }
+
+    /// Encoded records of `v` (version 2).
+    fn v2_bytes(v: &[Instr]) -> Vec<u8> {
+        let mut enc = v2::Encoder::default();
+        let mut out = Vec::new();
+        for i in v {
+            enc.encode(i, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn version_2_bad_records_name_record_and_offset() {
+        // Two good records: a new shape, then the same shape by id with another address.
+        let mut a = Instr::new(0, Kind::Load);
+        a.len = 4;
+        a.push_mem(0x100, 8, false);
+        let mut b = a;
+        b.pc = 4;
+        b.mem[0].addr = 0x108;
+        let len0 = v2_bytes(&[a]).len();
+        let good = v2_bytes(&[a, b]);
+        assert_eq!(good[0], 0x05, "sequential pc, new shape");
+        assert_eq!(
+            &good[len0..],
+            &[0x03, 0, 0, 0x10],
+            "shape 0 by id, address +8"
+        );
+        // (bytes of record 1, what the error says, offset of the bad byte in the record)
+        let cases: [(&[u8], &str, usize); 9] = [
+            (&[0x81, 0], "reserved bit 7", 0),
+            (&[0x07], "shape mode 3", 0),
+            (&[0x00, 0x78], "no shape is recorded for pc 0x40", 0),
+            (&[0x03, 9, 0], "shape id 9 is not defined", 1),
+            (&[0x05, 0x0c, 4, 0, 0], "class 12", 1),
+            (&[0x05, 0x00, 4, 0xc0, 0], "register mask", 3),
+            (&[0x05, 0x04, 4, 0, 5], "5 operands", 4),
+            (&[0x05, 0x04, 4, 0, 0x21, 8], "write mask 0x2", 4),
+            (&[0x53, 0, 0, 9, 0], "synchronisation op 9", 3),
+        ];
+        for (rec, what, at) in cases {
+            let e = read_err(v2_file(&[&good[..len0], rec].concat(), 2));
+            assert!(
+                e.contains("bad.ist")
+                    && e.contains("corrupt record 1")
+                    && e.contains(&format!("byte offset {}", 32 + len0 + at))
+                    && e.contains(what),
+                "{what}: {e}"
+            );
+        }
+        // Truncated inside the record, and fewer or more records than announced.
+        let e = read_err(v2_file(&good[..good.len() - 1], 2));
+        assert!(
+            e.contains("truncated record 1")
+                && e.contains(&format!("byte offset {}", 32 + len0))
+                && e.contains("address"),
+            "{e}"
+        );
+        let e = read_err(v2_file(
+            &[&good[..len0], &[0x03, 0, 0, 0xff, 1, 2]].concat(),
+            2,
+        ));
+        assert!(
+            e.contains("truncated record 1") && e.contains("address"),
+            "{e}"
+        );
+        let e = read_err(v2_file(&good, 3));
+        assert!(e.contains("announces 3 records"), "{e}");
+        let e = read_err(v2_file(&good, 1));
+        assert!(e.contains("data after the 1 records"), "{e}");
+        // The good bytes themselves read back.
+        let mut r = CompactReader::new(std::io::Cursor::new(v2_file(&good, 2)), "ok").unwrap();
+        assert_eq!(collect(&mut r, usize::MAX).unwrap(), vec![a, b]);
+    }
+
+    #[test]
+    fn errors_past_the_fast_path_name_the_right_record() {
+        // Corruption after many fast-path records: record number and offset still exact.
+        let v = varied();
+        let mut body = v2_bytes(&v[..5_000]);
+        let at = body.len();
+        body.push(0x07);
+        body.extend_from_slice(&[0; 200]);
+        let e = read_err(v2_file(&body, 6_000));
+        assert!(
+            e.contains("record 5000") && e.contains(&format!("byte offset {}", 32 + at)),
+            "{e}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, .. Default::default() })]
+
+        #[test]
+        fn readers_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            count in 0u64..80,
+            version in 1u16..3,
+        ) {
+            let mut file = v2_file(&body, count);
+            file[8..10].copy_from_slice(&version.to_le_bytes());
+            if let Ok(mut r) = CompactReader::new(std::io::Cursor::new(file), "fuzz") {
+                let _ = collect(&mut r, usize::MAX);
+            }
+        }
+
+        #[test]
+        fn mutated_good_streams_never_panic(flips in proptest::collection::vec((0usize..4000, proptest::prelude::any::<u8>()), 1..6)) {
+            let mut body = v2_bytes(&varied()[29_000..30_500]);
+            for (at, x) in flips {
+                let at = at % body.len();
+                body[at] ^= x;
+            }
+            let mut r = CompactReader::new(std::io::Cursor::new(v2_file(&body, 1_500)), "fuzz").unwrap();
+            let _ = collect(&mut r, usize::MAX);
         }
     }
 

@@ -439,6 +439,9 @@ pub struct TraceInfo {
     pub data_lines: u64,
     /// Distinct 64-byte code lines.
     pub code_lines: u64,
+    /// The stream's own description (for a compact trace: its format version, thread and
+    /// record count).
+    pub source: String,
 }
 
 impl TraceInfo {
@@ -475,6 +478,7 @@ impl TraceInfo {
         }
         info.data_lines = data.len() as u64;
         info.code_lines = code.len() as u64;
+        info.source = stream.describe();
         Ok(info)
     }
 
@@ -484,6 +488,9 @@ impl TraceInfo {
         let mut s = String::new();
         let pct = |x: u64| 100.0 * x as f64 / self.instructions.max(1) as f64;
         let _ = writeln!(s, "{name}");
+        if !self.source.is_empty() {
+            let _ = writeln!(s, "  source              {}", self.source);
+        }
         let _ = writeln!(s, "  instructions        {}", self.instructions);
         for k in 0..10u8 {
             let c = self.kinds[k as usize];

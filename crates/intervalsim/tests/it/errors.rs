@@ -64,10 +64,11 @@ fn corrupt_compact_trace_names_record_and_offset() {
     std::fs::write(&fut, &future).unwrap();
     let e = frontend::open_trace(&fut).err().unwrap().to_string();
     assert!(e.contains("version 9") && e.contains("offset 8"), "{e}");
-    // An undefined instruction class inside the records: re-encode a record stream by hand.
+    // An undefined instruction class inside version 1 records: encode a record stream by hand.
     let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
     enc.write_all(&[0x10, 4, 0, 0x1f, 4, 0]).unwrap();
     let mut file = bytes[..32].to_vec();
+    file[8..10].copy_from_slice(&1u16.to_le_bytes());
     file[16..24].copy_from_slice(&2u64.to_le_bytes());
     file.extend(enc.finish().unwrap());
     let bad = dir.path().join("bad.ist");

@@ -1,0 +1,740 @@
+//! Version 2 of the compact record coding: static shapes kept once, dynamic fields per record.
+//!
+//! Encoder and decoder keep the same two tables, updated identically after every record:
+//!
+//! * the **shape table**: up to [`SHAPES`] distinct static shapes (class, length, branch kind,
+//!   registers, memory-operand count/sizes/write flags, and a direct branch's target as an
+//!   offset from the pc), numbered in order of first appearance and then reused round-robin.
+//!   Each shape also holds its address predictor per memory operand: the last address, and a
+//!   stride that changes only when the same delta is seen twice in a row (so a strided stream
+//!   costs no address bytes and a one-off jump costs one miss, not two);
+//! * the **pc table**: a direct-mapped table of 2^14 entries mapping (pc, previous record's
+//!   shape) to a shape. Keying by the previous shape as well as the pc lets a pc that takes
+//!   several shapes in a regular order (synthetic kernels) still hit.
+//!
+//! A record is a head byte then only the fields it needs:
+//!
+//! | head bit | meaning |
+//! |---|---|
+//! | 0 | pc is the expected next pc (previous pc + length, or the taken target); else a zigzag varint pc delta from it follows |
+//! | 1–2 | shape: 0 = the pc table's entry, 1 = `u16` shape id follows, 2 = a new shape follows, 3 = invalid |
+//! | 3 | branch taken |
+//! | 4 | every memory address equals its prediction (no address bytes) |
+//! | 5 | explicit target follows (zigzag varint from the pc), overriding the shape's |
+//! | 6 | synchronisation event follows |
+//! | 7 | reserved, 0 |
+//!
+//! Field order: pc delta, shape id or new shape, target, addresses (unless bit 4: per memory
+//! operand the zigzag varint of address − prediction), sync (`u8` op, varint object, stored in
+//! `target`). A new shape is `u8 (kind | branch kind << 4 | has relative target << 7)`,
+//! `u8 len`, `u8` register mask (bits 0–3 sources, 4–5 destinations present) and the present
+//! register ids, `u8 (n_mem | write mask << 4)`, `n_mem` size bytes, and with a relative
+//! target its zigzag varint offset from the pc.
+
+use super::{OnError, unzigzag, zigzag};
+use crate::frontend::{BranchKind, Instr, Kind, MAX_MEM, MemOp, SyncOp};
+use std::collections::HashMap;
+
+/// Distinct static shapes kept; ids are below this (a `u16`).
+pub const SHAPES: usize = 4096;
+const TABLE_BITS: u32 = 14;
+/// Bytes of the decode window. The longest record (head 1, pc 10, new shape 24, target 10,
+/// four addresses 40, sync 11 = 96 bytes) fits, so the fast path reads inside the window
+/// without a bounds check per byte.
+pub const WINDOW: usize = 128;
+
+const SEQ: u8 = 1;
+const MODE_SHIFT: u8 = 1;
+const MODE_HIT: u8 = 0;
+const MODE_ID: u8 = 1;
+const MODE_NEW: u8 = 2;
+const TAKEN: u8 = 1 << 3;
+const ADDR_PREDICTED: u8 = 1 << 4;
+const TARGET: u8 = 1 << 5;
+const SYNC: u8 = 1 << 6;
+const RESERVED: u8 = 1 << 7;
+
+const SLOTS: usize = 1 << TABLE_BITS;
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    key: u64,
+    id: u32,
+}
+
+/// A static shape and its address predictors.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    /// The record as decoded before the dynamic fields: pc 0, `target` the relative offset
+    /// (masked by `tmask`), `mem[k].addr` the operand's last address.
+    tmpl: Instr,
+    /// All ones when the target is pc-relative, else 0.
+    tmask: u64,
+    /// Mixed into the pc table's key of the record that follows this shape.
+    salt: u64,
+    stride: [u64; MAX_MEM],
+    last_delta: [u64; MAX_MEM],
+}
+
+impl Shape {
+    #[inline(always)]
+    fn predict(&self, k: usize) -> u64 {
+        self.tmpl.mem[k].addr.wrapping_add(self.stride[k])
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, k: usize, addr: u64) {
+        let delta = addr.wrapping_sub(self.tmpl.mem[k].addr);
+        if delta == self.last_delta[k] {
+            self.stride[k] = delta;
+        }
+        self.last_delta[k] = delta;
+        self.tmpl.mem[k].addr = addr;
+    }
+}
+
+/// Tables shared by the encoder and the decoder of version 2.
+#[derive(Clone, Debug)]
+pub(super) struct Tables {
+    /// Fixed size, indexed by masked values: no bounds checks on the hot path.
+    slots: Box<[Slot; 1 << TABLE_BITS]>,
+    /// Grows to at most [`SHAPES`] as shapes appear, so memory follows the trace's variety.
+    shapes: Vec<Shape>,
+    /// Id the next new shape takes.
+    next_new: usize,
+    /// [`Shape::salt`] of the previous record's shape (0 before the first record): the pc
+    /// table's key is `pc ^ ctx`.
+    ctx: u64,
+    next_pc: u64,
+}
+
+impl Default for Tables {
+    fn default() -> Tables {
+        Tables {
+            slots: empty_slots(),
+            shapes: Vec::new(),
+            next_new: 0,
+            ctx: 0,
+            next_pc: 0,
+        }
+    }
+}
+
+/// A boxed array of `N` copies of `x`, built on the heap.
+fn boxed_array<T: Copy, const N: usize>(x: T) -> Box<[T; N]> {
+    let v: Box<[T]> = vec![x; N].into_boxed_slice();
+    match v.try_into() {
+        Ok(a) => a,
+        Err(_) => unreachable!("the vector has N elements"),
+    }
+}
+
+/// The pc table's index of a key (the salt's low bits differ for every shape id, and the pc's
+/// low bits vary most, so a shift and an xor spread keys well).
+#[inline(always)]
+fn slot_index(key: u64) -> usize {
+    (key ^ (key >> 17)) as usize & (SLOTS - 1)
+}
+
+/// An empty pc table: slot `i` holds a key whose index is not `i`, so no lookup matches it.
+fn empty_slots() -> Box<[Slot; SLOTS]> {
+    let mut slots = boxed_array(Slot { key: 0, id: 0 });
+    for (i, s) in slots.iter_mut().enumerate() {
+        s.key = (i ^ 1) as u64;
+        debug_assert_ne!(slot_index(s.key), i);
+    }
+    slots
+}
+
+/// The salt of shape `id`: distinct low bits for every id.
+#[inline(always)]
+fn salt(id: usize) -> u64 {
+    (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Whether a shape keeps this instruction's target relative to its pc.
+fn relative_target(ins: &Instr) -> bool {
+    ins.sync == SyncOp::None
+        && ins.target != 0
+        && matches!(
+            ins.branch,
+            BranchKind::Conditional | BranchKind::DirectJump | BranchKind::DirectCall
+        )
+}
+
+/// The static part of `ins` (the encoder's lookup key): dynamic fields cleared, the target
+/// replaced by its offset from the pc when relative.
+fn shape_key(ins: &Instr) -> (Instr, bool) {
+    let rel = relative_target(ins);
+    let mut k = *ins;
+    k.pc = 0;
+    k.taken = false;
+    k.sync = SyncOp::None;
+    k.target = if rel {
+        ins.target.wrapping_sub(ins.pc)
+    } else {
+        0
+    };
+    for m in k.mem.iter_mut() {
+        m.addr = 0;
+    }
+    (k, rel)
+}
+
+impl Tables {
+    /// Store a new shape under the next id; returns the id.
+    fn install(&mut self, key: &(Instr, bool)) -> usize {
+        let shape = Shape {
+            tmpl: key.0,
+            tmask: if key.1 { u64::MAX } else { 0 },
+            salt: salt(self.next_new),
+            stride: [0; MAX_MEM],
+            last_delta: [0; MAX_MEM],
+        };
+        let id = self.next_new;
+        if id < self.shapes.len() {
+            self.shapes[id] = shape;
+        } else {
+            self.shapes.push(shape);
+        }
+        self.next_new = (id + 1) % SHAPES;
+        id
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, id: usize, pc: u64, ins: &Instr) {
+        self.ctx = self.shapes[id].salt;
+        self.next_pc = if ins.kind == Kind::Branch && ins.taken {
+            ins.target
+        } else {
+            pc.wrapping_add(ins.len as u64)
+        };
+    }
+}
+
+/// The version 2 encoder: [`Tables`] plus a map from shape to id.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    t: Tables,
+    ids: HashMap<(Instr, bool), u16>,
+    keys: Vec<(Instr, bool)>,
+}
+
+impl Encoder {
+    /// Append the record of `ins` to `out`.
+    pub fn encode(&mut self, ins: &Instr, out: &mut Vec<u8>) {
+        let t = &mut self.t;
+        let pc = ins.pc;
+        let mut head = 0u8;
+        let at_head = out.len();
+        out.push(0);
+        if pc == t.next_pc {
+            head |= SEQ;
+        } else {
+            put_number(out, zigzag(pc.wrapping_sub(t.next_pc) as i64));
+        }
+        let key = shape_key(ins);
+        let sk = pc ^ t.ctx;
+        let si = slot_index(sk);
+        let slot = t.slots[si];
+        let id = if slot.key == sk && self.keys[slot.id as usize] == key {
+            slot.id as usize
+        } else if let Some(&id) = self.ids.get(&key) {
+            head |= MODE_ID << MODE_SHIFT;
+            out.extend_from_slice(&id.to_le_bytes());
+            t.slots[si] = Slot {
+                key: sk,
+                id: id as u32,
+            };
+            id as usize
+        } else {
+            head |= MODE_NEW << MODE_SHIFT;
+            put_shape(&key, out);
+            let id = t.install(&key);
+            if id < self.keys.len() {
+                let old = std::mem::replace(&mut self.keys[id], key);
+                self.ids.remove(&old);
+            } else {
+                self.keys.push(key);
+            }
+            self.ids.insert(key, id as u16);
+            t.slots[si] = Slot {
+                key: sk,
+                id: id as u32,
+            };
+            id
+        };
+        let shape = &mut t.shapes[id];
+        head |= (ins.taken as u8) << 3;
+        if ins.sync != SyncOp::None {
+            head |= SYNC;
+        } else if ins.target != pc.wrapping_add(shape.tmpl.target) & shape.tmask {
+            head |= TARGET;
+            put_number(out, zigzag(ins.target.wrapping_sub(pc) as i64));
+        }
+        let n = ins.n_mem as usize;
+        let predicted = (0..n).all(|k| ins.mem[k].addr == shape.predict(k));
+        if predicted {
+            head |= ADDR_PREDICTED;
+        } else {
+            for k in 0..n {
+                put_number(
+                    out,
+                    zigzag(ins.mem[k].addr.wrapping_sub(shape.predict(k)) as i64),
+                );
+            }
+        }
+        if ins.sync != SyncOp::None {
+            out.push(ins.sync as u8);
+            put_number(out, ins.target);
+        }
+        for k in 0..n {
+            shape.advance(k, ins.mem[k].addr);
+        }
+        out[at_head] = head;
+        t.finish(id, pc, ins);
+    }
+}
+
+fn put_shape(key: &(Instr, bool), out: &mut Vec<u8>) {
+    let (s, rel) = key;
+    out.push(s.kind as u8 | (s.branch as u8) << 4 | (*rel as u8) << 7);
+    out.push(s.len);
+    let mut mask = 0u8;
+    for (k, &r) in s.src.iter().enumerate() {
+        mask |= ((r != 0) as u8) << k;
+    }
+    for (k, &r) in s.dst.iter().enumerate() {
+        mask |= ((r != 0) as u8) << (4 + k);
+    }
+    out.push(mask);
+    out.extend(s.src.iter().chain(s.dst.iter()).filter(|&&r| r != 0));
+    let mut writes = 0u8;
+    for (k, m) in s.mem_ops().iter().enumerate() {
+        writes |= (m.write as u8) << k;
+    }
+    out.push(s.n_mem | writes << 4);
+    out.extend(s.mem_ops().iter().map(|m| m.size));
+    if *rel {
+        put_number(out, zigzag(s.target as i64));
+    }
+}
+
+/// The bytes of one record, from its first byte. `avail` bytes of `w` are real; the rest of the
+/// window is padding. The fast path ([`OnError::CHECKED`] false) is only used with a full
+/// window, where no record can run past the end, so it reads without checks (the index mask
+/// keeps every read inside the array).
+pub(super) struct Window<'a> {
+    /// The bytes.
+    pub(super) w: &'a [u8; WINDOW],
+    /// How many of them are real.
+    pub(super) avail: usize,
+}
+
+impl Window<'_> {
+    #[inline(always)]
+    fn byte<E: OnError>(&self, p: &mut usize, what: &'static str, on: &E) -> Result<u8, E::Error> {
+        if E::CHECKED && *p >= self.avail {
+            return Err(on.truncated(what));
+        }
+        let x = self.w[*p & (WINDOW - 1)];
+        *p += 1;
+        Ok(x)
+    }
+
+    /// A prefix-coded number (see [`put_number`]).
+    #[inline(always)]
+    fn number<E: OnError>(
+        &self,
+        p: &mut usize,
+        what: &'static str,
+        on: &E,
+    ) -> Result<u64, E::Error> {
+        let x = self.byte(p, what, on)?;
+        let n = (!x).leading_zeros();
+        if n == 0 {
+            return Ok(x as u64);
+        }
+        let mut rest = 0u64;
+        let more = if n == 8 { 8 } else { n };
+        for k in 0..more {
+            rest |= (self.byte(p, what, on)? as u64) << (8 * k);
+        }
+        Ok(if n == 8 {
+            rest
+        } else {
+            (x & (0x7f >> n)) as u64 | rest << (7 - n)
+        })
+    }
+}
+
+/// Read a new shape's fields (see the module doc).
+fn read_shape<E: OnError>(w: &Window, p: &mut usize, on: &E) -> Result<(Instr, bool), E::Error> {
+    let at = *p;
+    let kb = w.byte(p, "shape class", on)?;
+    let Some(kind) = Kind::from_u8(kb & 0x0f) else {
+        return Err(on.corrupt(at, || {
+            format!("instruction class {} is not defined", kb & 0x0f)
+        }));
+    };
+    let branch = BranchKind::from_u8((kb >> 4) & 7).unwrap_or_default();
+    let rel = kb & 0x80 != 0;
+    let mut s = Instr::new(0, kind);
+    s.branch = branch;
+    s.len = w.byte(p, "length", on)?;
+    let at = *p;
+    let mask = w.byte(p, "register mask", on)?;
+    if mask & 0xc0 != 0 {
+        return Err(on.corrupt(at, || format!("register mask {mask:#x}: bits 6–7 set")));
+    }
+    for k in 0..4 {
+        if mask & (1 << k) != 0 {
+            s.src[k] = w.byte(p, "source register", on)?;
+        }
+    }
+    for k in 0..2 {
+        if mask & (1 << (4 + k)) != 0 {
+            s.dst[k] = w.byte(p, "destination register", on)?;
+        }
+    }
+    let at = *p;
+    let nm = w.byte(p, "memory operand count", on)?;
+    let n = (nm & 0x0f) as usize;
+    let writes = nm >> 4;
+    if n > MAX_MEM || writes >> n != 0 {
+        return Err(on.corrupt(at, || {
+            format!(
+                "memory operand byte {nm:#x}: {n} operands (at most {MAX_MEM}), write mask {writes:#x}"
+            )
+        }));
+    }
+    for k in 0..n {
+        let size = w.byte(p, "access size", on)?;
+        s.mem[k] = MemOp {
+            addr: 0,
+            size,
+            write: writes & (1 << k) != 0,
+        };
+    }
+    s.n_mem = n as u8;
+    if rel {
+        s.target = unzigzag(w.number(p, "branch target", on)?) as u64;
+    }
+    Ok((s, rel))
+}
+
+impl Tables {
+    /// Decode the common records — sequential pc, shape from the pc table or by id, no explicit
+    /// target or sync event — from `buf[pos..]` into
+    /// `out`, while a whole record surely lies in `buf`. Stops before the first other record,
+    /// which [`decode`] then handles; returns the new position and the records decoded.
+    /// Such a record cannot be malformed once its shape is found (every number is readable),
+    /// and all state lives in locals, so the loop keeps it in registers.
+    #[allow(clippy::needless_range_loop)] // `k` indexes two arrays of the shape
+    #[inline(always)]
+    pub(super) fn decode_run(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        out: &mut [Instr],
+    ) -> (usize, usize) {
+        let mut next_pc = self.next_pc;
+        let mut ctx = self.ctx;
+        let slots = &mut *self.slots;
+        let shapes = &mut self.shapes;
+        let mut n = 0;
+        for o in out.iter_mut() {
+            let Some(w) = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>()) else {
+                break;
+            };
+            let head = w[0];
+            if head & (RESERVED | TARGET | SYNC | SEQ | MODE_NEW << MODE_SHIFT) != SEQ {
+                break;
+            }
+            let key = next_pc ^ ctx;
+            let si = slot_index(key);
+            let by_id = head & (MODE_ID << MODE_SHIFT) != 0;
+            let (id, mut p) = if !by_id {
+                let slot = slots[si];
+                if slot.key != key {
+                    break;
+                }
+                (slot.id as usize, 1)
+            } else {
+                (u16::from_le_bytes([w[1], w[2]]) as usize, 3)
+            };
+            let Some(shape) = shapes.get_mut(id) else {
+                break;
+            };
+            if by_id {
+                slots[si] = Slot { key, id: id as u32 };
+            }
+            let pc = next_pc;
+            let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+            if head & ADDR_PREDICTED != 0 {
+                for k in 0..nm {
+                    shape.advance(k, shape.predict(k));
+                }
+            } else {
+                for k in 0..nm {
+                    let (e, len) = fast_number(w, p);
+                    p += len;
+                    shape.advance(k, shape.predict(k).wrapping_add(unzigzag(e) as u64));
+                }
+            }
+            let taken = head & TAKEN != 0;
+            let target = pc.wrapping_add(shape.tmpl.target) & shape.tmask;
+            // The template (addresses already advanced) as one block copy, which compiles to
+            // a few wide moves, then the dynamic fields.
+            std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&shape.tmpl));
+            o.pc = pc;
+            o.target = target;
+            o.taken = taken;
+            next_pc = if taken && shape.tmpl.kind == Kind::Branch {
+                target
+            } else {
+                pc.wrapping_add(shape.tmpl.len as u64)
+            };
+            ctx = shape.salt;
+            pos += p;
+            n += 1;
+        }
+        self.next_pc = next_pc;
+        self.ctx = ctx;
+        (pos, n)
+    }
+}
+
+/// Append `v` as a prefix-coded number: the count of leading one bits of the first byte, `n`,
+/// says how many bytes follow (`0xxxxxxx` is 7 bits, `10xxxxxx` + 1 byte 14 bits, … ,
+/// `11111110` + 7 bytes 56 bits, `11111111` + 8 bytes any 64-bit value); the first byte's
+/// remaining bits are the low bits, the following bytes (little-endian) the rest. Unlike LEB128,
+/// the length is known from the first byte, so a decoder needs one 8-byte load and a few shifts,
+/// not a loop over the bytes.
+fn put_number(out: &mut Vec<u8>, v: u64) {
+    let bits = 64 - v.leading_zeros();
+    if bits <= 7 {
+        out.push(v as u8);
+        return;
+    }
+    let n = bits.saturating_sub(1) / 7; // 7 + 7n >= bits
+    if n >= 8 {
+        out.push(0xff);
+        out.extend_from_slice(&v.to_le_bytes());
+        return;
+    }
+    let first = !(0xffu8 >> n) | (v as u8 & (0x7f >> n));
+    out.push(first);
+    out.extend_from_slice(&(v >> (7 - n)).to_le_bytes()[..n as usize]);
+}
+
+/// [`Window::number`] without checks: with a whole record in the window nothing can go wrong
+/// (the clamp of `p` only keeps the compiler from adding bounds checks; it never changes a
+/// position inside a record, which ends before byte 96).
+#[inline(always)]
+fn fast_number(w: &[u8; WINDOW], p: usize) -> (u64, usize) {
+    let p = p.min(WINDOW - 9);
+    let x = w[p];
+    if x < 0x80 {
+        return (x as u64, 1);
+    }
+    let n = (!x).leading_zeros();
+    let after = u64::from_le_bytes(*w[p + 1..].first_chunk::<8>().unwrap_or(&[0; 8]));
+    if n == 8 {
+        return (after, 9);
+    }
+    let rest = after & (u64::MAX >> (64 - 8 * n));
+    ((x & (0x7f >> n)) as u64 | rest << (7 - n), n as usize + 1)
+}
+
+/// Decode the record at the start of `w` into `out`; returns the bytes consumed. With the fast
+/// policy the tables change only when the record decodes without error (a new shape defers to
+/// the reporting policy), so the reader can decode the same record again to report.
+#[inline(always)]
+pub(super) fn decode<E: OnError>(
+    w: &Window,
+    t: &mut Tables,
+    out: &mut Instr,
+    on: &E,
+) -> Result<usize, E::Error> {
+    let mut p = 0;
+    let head = w.byte(&mut p, "head", on)?;
+    if head & RESERVED != 0 {
+        return Err(on.corrupt(0, || format!("head byte {head:#x}: reserved bit 7 set")));
+    }
+    let pc = if head & SEQ != 0 {
+        t.next_pc
+    } else {
+        t.next_pc
+            .wrapping_add(unzigzag(w.number(&mut p, "pc", on)?) as u64)
+    };
+    let sk = pc ^ t.ctx;
+    let si = slot_index(sk);
+    let mode = (head >> MODE_SHIFT) & 3;
+    let id = match mode {
+        MODE_HIT => {
+            let slot = t.slots[si];
+            if slot.key != sk {
+                return Err(on.corrupt(0, || {
+                    format!(
+                        "pc-table reference, but no shape is recorded for pc {pc:#x} after the previous record's shape"
+                    )
+                }));
+            }
+            slot.id as usize
+        }
+        MODE_ID => {
+            let at = p;
+            let lo = w.byte(&mut p, "shape id", on)?;
+            let hi = w.byte(&mut p, "shape id", on)?;
+            let id = u16::from_le_bytes([lo, hi]) as usize;
+            if id >= t.shapes.len() {
+                let n = t.shapes.len();
+                return Err(on.corrupt(at, || {
+                    format!("shape id {id} is not defined ({n} shapes so far)")
+                }));
+            }
+            id
+        }
+        MODE_NEW => {
+            if !E::CHECKED {
+                // Rare: leave it to the reporting decoder, which may change the tables early.
+                return Err(on.truncated("new shape"));
+            }
+            let key = read_shape(w, &mut p, on)?;
+            t.install(&key)
+        }
+        _ => {
+            return Err(on.corrupt(0, || {
+                format!("head byte {head:#x}: shape mode 3 is not defined")
+            }));
+        }
+    };
+    let Some(shape) = t.shapes.get(id) else {
+        return Err(on.corrupt(0, || format!("shape id {id} is not defined")));
+    };
+    // Read and check every dynamic field before anything changes.
+    let taken = head & TAKEN != 0;
+    let mut target = pc.wrapping_add(shape.tmpl.target) & shape.tmask;
+    if head & TARGET != 0 {
+        target = pc.wrapping_add(unzigzag(w.number(&mut p, "target", on)?) as u64);
+    }
+    let n = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+    let mut addr = [0u64; MAX_MEM];
+    if head & ADDR_PREDICTED != 0 {
+        for (k, a) in addr.iter_mut().enumerate().take(n) {
+            *a = shape.predict(k);
+        }
+    } else {
+        for (k, a) in addr.iter_mut().enumerate().take(n) {
+            *a = shape
+                .predict(k)
+                .wrapping_add(unzigzag(w.number(&mut p, "address", on)?) as u64);
+        }
+    }
+    let mut sync = SyncOp::None;
+    if head & SYNC != 0 {
+        let at = p;
+        let op = w.byte(&mut p, "sync op", on)?;
+        sync = match SyncOp::from_u8(op) {
+            Some(o) if o != SyncOp::None => o,
+            _ => {
+                return Err(on.corrupt(at, || format!("synchronisation op {op} is not defined")));
+            }
+        };
+        target = w.number(&mut p, "sync object", on)?;
+    }
+    // Commit: nothing below fails. The template is copied as one block (a slice copy, which
+    // compiles to a few wide moves) and only the dynamic fields are patched.
+    std::slice::from_mut(out).copy_from_slice(std::slice::from_ref(&shape.tmpl));
+    let next_pc = if taken && shape.tmpl.kind == Kind::Branch {
+        target
+    } else {
+        pc.wrapping_add(shape.tmpl.len as u64)
+    };
+    out.pc = pc;
+    out.target = target;
+    out.taken = taken;
+    out.sync = sync;
+    let shape = &mut t.shapes[id];
+    for (k, &a) in addr.iter().enumerate().take(n) {
+        out.mem[k].addr = a;
+        shape.advance(k, a);
+    }
+    if mode != MODE_HIT {
+        t.slots[si] = Slot {
+            key: sk,
+            id: id as u32,
+        };
+    }
+    t.ctx = shape.salt;
+    t.next_pc = next_pc;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Checked;
+    impl OnError for Checked {
+        type Error = &'static str;
+        const CHECKED: bool = true;
+        fn truncated(&self, what: &'static str) -> &'static str {
+            what
+        }
+        fn corrupt(&self, _: usize, _: impl FnOnce() -> String) -> &'static str {
+            "corrupt"
+        }
+    }
+
+    #[test]
+    fn numbers_round_trip_through_both_decoders() {
+        let mut values = vec![0u64, 1, 127, 128, 300, u64::MAX, i64::MAX as u64];
+        for b in 7..64 {
+            values.extend([(1u64 << b) - 1, 1u64 << b, (1u64 << b) + 1]);
+        }
+        for v in values {
+            let mut out = Vec::new();
+            put_number(&mut out, v);
+            let bits = 64 - v.leading_zeros();
+            let expect = if bits <= 56 {
+                (bits.max(1) as usize).div_ceil(7)
+            } else {
+                9
+            };
+            assert_eq!(out.len(), expect, "{v:#x}");
+            let mut w = [0xa5u8; WINDOW];
+            w[3..3 + out.len()].copy_from_slice(&out);
+            assert_eq!(fast_number(&w, 3), (v, out.len()), "{v:#x}");
+            let win = Window {
+                w: &w,
+                avail: 3 + out.len(),
+            };
+            let mut p = 3;
+            assert_eq!(win.number(&mut p, "n", &Checked), Ok(v));
+            assert_eq!(p, 3 + out.len());
+            // One byte short: truncated, never a wrong value.
+            let win = Window {
+                w: &w,
+                avail: 2 + out.len(),
+            };
+            let mut p = 3;
+            assert_eq!(win.number(&mut p, "n", &Checked), Err("n"));
+        }
+    }
+
+    #[test]
+    fn empty_slots_never_match() {
+        let slots = empty_slots();
+        for (i, s) in slots.iter().enumerate() {
+            assert_ne!(slot_index(s.key), i);
+        }
+        for id in 0..SHAPES {
+            assert_ne!(
+                salt(id) & (SLOTS as u64 - 1),
+                salt((id + 1) % SHAPES) & (SLOTS as u64 - 1)
+            );
+        }
+    }
+}
