@@ -648,21 +648,7 @@ impl Cache {
         let fpw = fixed_in::<N>(&self.fps, f)[w / 8];
         // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
         let was_dirty = (fpw >> sh) & 0x80 != 0;
-        let old = self.tag_at(b + w);
-        let victim = if was_dirty {
-            self.stats.writebacks += 1;
-            Some(Victim {
-                line: old,
-                dirty: true,
-            })
-        } else if clean_victims && old != INVALID {
-            Some(Victim {
-                line: old,
-                dirty: false,
-            })
-        } else {
-            None
-        };
+        let victim = self.evicted(self.tag_at(b + w), was_dirty, clean_victims);
         *self.tag_at_mut(b + w) = line;
         *self.tag_at_mut(b + self.ways + w) =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
@@ -699,20 +685,7 @@ impl Cache {
         let fi = rb - self.repl_words + w / 8;
         let sh = (w % 8) * 8;
         let was_dirty = (self.fps[fi] >> sh) & 0x80 != 0;
-        let victim = if was_dirty {
-            self.stats.writebacks += 1;
-            Some(Victim {
-                line: self.data[b + w],
-                dirty: true,
-            })
-        } else if clean_victims && self.data[b + w] != INVALID {
-            Some(Victim {
-                line: self.data[b + w],
-                dirty: false,
-            })
-        } else {
-            None
-        };
+        let victim = self.evicted(self.data[b + w], was_dirty, clean_victims);
         debug_assert_eq!(
             was_dirty,
             self.data[b + w] != INVALID && self.data[b + self.ways + w] & DIRTY != 0
@@ -728,6 +701,26 @@ impl Cache {
         }
         self.touch(rb, w, true);
         victim
+    }
+
+    /// What evicting `old` (a tag, possibly `INVALID`) reports: a dirty line always (and it
+    /// counts as a writeback), a clean valid one only when `clean_victims`.
+    #[inline(always)]
+    fn evicted(&mut self, old: u64, was_dirty: bool, clean_victims: bool) -> Option<Victim> {
+        if was_dirty {
+            self.stats.writebacks += 1;
+            Some(Victim {
+                line: old,
+                dirty: true,
+            })
+        } else if clean_victims && old != INVALID {
+            Some(Victim {
+                line: old,
+                dirty: false,
+            })
+        } else {
+            None
+        }
     }
 
     /// Mirror a way's dirty bit into its fingerprint byte.
