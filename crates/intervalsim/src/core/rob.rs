@@ -330,7 +330,9 @@ impl RobCore {
         let mut k = 0;
         while k < self.iq.len() {
             let seq = self.iq[k];
-            let e = *self.entry(seq);
+            // Most scanned entries are not ready: test them in place and copy only the
+            // entry that issues (a whole entry is over a hundred bytes).
+            let e = self.entry(seq);
             let fu = if e.load {
                 Fu::Load
             } else if e.store {
@@ -355,6 +357,7 @@ impl RobCore {
                 k += 1;
                 continue;
             }
+            let e = *e;
             free[fu as usize] -= 1;
             let (complete, cause, tlb) = self.execute(&e.ins, u, now);
             if let Some((pen, c)) = e.redirect {
