@@ -334,6 +334,25 @@ impl Shared {
 }
 
 impl View<'_> {
+    /// A request of `kind` for `line` at `now`: estimated from the shared state the last
+    /// barrier left, and logged under the line's home shard with that estimate. Returns the
+    /// estimated ready time, the level and whether other cores hold the line.
+    #[inline]
+    fn request(&mut self, line: u64, kind: Kind, now: u64) -> (u64, Level, bool) {
+        let home = self.s.home_of(line);
+        let (ready, level, shared) = self.s.estimate(
+            self.l.id,
+            self.l.node,
+            line,
+            home,
+            kind,
+            now,
+            &mut self.l.vq,
+        );
+        self.log(home.1, now, line, kind, ready);
+        (ready, level, shared)
+    }
+
     #[inline]
     fn log(&mut self, h: usize, time: u64, line: u64, kind: Kind, est: u64) {
         let word = if self.l.miss_addr >> 6 == line {
@@ -362,22 +381,12 @@ impl Uncore for View<'_> {
             Request::ReadExclusive => Kind::ReadEx,
             Request::Prefetch => Kind::Prefetch,
         };
-        let home = self.s.home_of(line);
-        let (ready, level, shared) = self.s.estimate(
-            self.l.id,
-            self.l.node,
-            line,
-            home,
-            kind,
-            now,
-            &mut self.l.vq,
-        );
+        let (ready, level, shared) = self.request(line, kind, now);
         if shared {
             self.l.readonly.insert(line, ());
         } else {
             self.l.readonly.remove(&line);
         }
-        self.log(home.1, now, line, kind, ready);
         (ready, level)
     }
 
@@ -395,17 +404,7 @@ impl Uncore for View<'_> {
             return None;
         }
         self.l.miss_addr = addr;
-        let home = self.s.home_of(line);
-        let (ready, _, _) = self.s.estimate(
-            self.l.id,
-            self.l.node,
-            line,
-            home,
-            Kind::Upgrade,
-            now,
-            &mut self.l.vq,
-        );
-        self.log(home.1, now, line, Kind::Upgrade, ready);
+        let (ready, _, _) = self.request(line, Kind::Upgrade, now);
         Some(ready)
     }
 
