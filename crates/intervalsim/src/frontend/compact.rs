@@ -112,11 +112,7 @@ impl Codec {
             out.push(ins.sync as u8);
             put_varint(out, ins.target);
         }
-        self.next_pc = if ins.kind == Kind::Branch && ins.taken {
-            ins.target
-        } else {
-            ins.pc.wrapping_add(ins.len as u64)
-        };
+        self.next_pc = ins.next_pc();
     }
 }
 
@@ -397,11 +393,7 @@ fn decode<E: OnError>(
         ins.target = varint(b, &mut p, "sync object", on)?;
     }
     codec.prev_addr = prev;
-    codec.next_pc = if kind == Kind::Branch && ins.taken {
-        ins.target
-    } else {
-        ins.pc.wrapping_add(ins.len as u64)
-    };
+    codec.next_pc = ins.next_pc();
     Ok(p)
 }
 

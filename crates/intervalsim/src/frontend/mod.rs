@@ -244,6 +244,17 @@ impl Instr {
         self.mem_ops().iter().any(|m| m.write)
     }
 
+    /// The pc of the instruction after this one in program order: a taken branch's target,
+    /// else the next instruction in memory (pc plus length).
+    #[inline(always)]
+    pub fn next_pc(&self) -> u64 {
+        if self.kind == Kind::Branch && self.taken {
+            self.target
+        } else {
+            self.pc.wrapping_add(self.len as u64)
+        }
+    }
+
     /// Whether the instruction is a branch.
     #[inline]
     pub fn is_branch(&self) -> bool {

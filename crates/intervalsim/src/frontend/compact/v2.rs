@@ -202,13 +202,9 @@ impl Tables {
     }
 
     #[inline(always)]
-    fn finish(&mut self, id: usize, pc: u64, ins: &Instr) {
+    fn finish(&mut self, id: usize, ins: &Instr) {
         self.ctx = self.shapes[id].salt;
-        self.next_pc = if ins.kind == Kind::Branch && ins.taken {
-            ins.target
-        } else {
-            pc.wrapping_add(ins.len as u64)
-        };
+        self.next_pc = ins.next_pc();
     }
 }
 
@@ -292,7 +288,7 @@ impl Encoder {
             shape.advance(k, ins.mem[k].addr);
         }
         out[at_head] = head;
-        t.finish(id, pc, ins);
+        t.finish(id, ins);
     }
 }
 
@@ -490,11 +486,7 @@ impl Tables {
             o.pc = pc;
             o.target = target;
             o.taken = taken;
-            next_pc = if taken && shape.tmpl.kind == Kind::Branch {
-                target
-            } else {
-                pc.wrapping_add(shape.tmpl.len as u64)
-            };
+            next_pc = o.next_pc();
             ctx = shape.salt;
             pos += p;
             n += 1;
@@ -647,15 +639,11 @@ pub(super) fn decode<E: OnError>(
     // Commit: nothing below fails. The template is copied as one block (a slice copy, which
     // compiles to a few wide moves) and only the dynamic fields are patched.
     std::slice::from_mut(out).copy_from_slice(std::slice::from_ref(&shape.tmpl));
-    let next_pc = if taken && shape.tmpl.kind == Kind::Branch {
-        target
-    } else {
-        pc.wrapping_add(shape.tmpl.len as u64)
-    };
     out.pc = pc;
     out.target = target;
     out.taken = taken;
     out.sync = sync;
+    let next_pc = out.next_pc();
     let shape = &mut t.shapes[id];
     for (k, &a) in addr.iter().enumerate().take(n) {
         out.mem[k].addr = a;
