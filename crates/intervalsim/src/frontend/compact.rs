@@ -2,8 +2,8 @@
 //! records. Unlike ChampSim records it keeps instruction length, access sizes, instruction class,
 //! branch kind and synchronisation events, so a replay gives the same statistics as the source.
 //!
-//! Header (32 bytes, little-endian, uncompressed): magic `b"IVSTRACE"`, `u16 version` (2 is
-//! written; 1 and 2 are read), `u16 flags` (0), `u32 thread` (thread id of this stream),
+//! Header (32 bytes, little-endian, uncompressed): magic `b"IVSTRACE"`, `u16 version` (3 is
+//! written; 1, 2 and 3 are read), `u16 flags` (0), `u32 thread` (thread id of this stream),
 //! `u64 count` (records), 8 reserved bytes. Records follow, zstd-compressed.
 //!
 //! **Version 2** (see [`v2`]) keeps each static instruction shape once, as trace formats of fast
@@ -12,6 +12,12 @@
 //! the record of an instruction seen before is a head byte plus its dynamic fields only (an
 //! address that differs from its stride prediction, an indirect target, a sync event). Decoding
 //! such a record copies the shape's template `Instr` and patches the pc, target and addresses.
+//!
+//! **Version 3** is version 2 plus *run codes*: one byte (two or three for long runs) standing
+//! for the next K records when each is exactly what the tables predict — the expected pc, the
+//! pc table's shape, the shape's target and last outcome, every address on its stride. Loop
+//! kernels then take a few bytes per iteration pattern, and the decoder produces run records
+//! in a tight loop with no byte to read.
 //!
 //! **Version 1** records (still read) are each:
 //!
@@ -39,9 +45,9 @@ pub mod v2;
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"IVSTRACE";
 /// Format version written by default.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Format versions read.
-pub const VERSIONS: [u16; 2] = [1, 2];
+pub const VERSIONS: [u16; 3] = [1, 2, 3];
 const HEADER: usize = 32;
 /// Bytes that surely hold a whole version 1 record.
 const MAX_RECORD: usize = 128;
@@ -127,7 +133,8 @@ pub fn write_file(
     write_file_version(path, stream, limit, thread, VERSION)
 }
 
-/// [`write_file`] in a given format version (1 or 2), e.g. for readers that predate version 2.
+/// [`write_file`] in a given format version (1, 2 or 3), e.g. for readers that predate the
+/// current one.
 pub fn write_file_version(
     path: &Path,
     stream: &mut dyn InstrStream,
@@ -138,7 +145,7 @@ pub fn write_file_version(
     if !VERSIONS.contains(&version) {
         return Err(TraceError::Format {
             path: path.display().to_string(),
-            detail: format!("cannot write compact format version {version} (versions: 1, 2)"),
+            detail: format!("cannot write compact format version {version} (versions: 1, 2, 3)"),
         });
     }
     let io = |p: &Path, source| TraceError::Io {
@@ -159,7 +166,7 @@ pub fn write_file_version(
         f.write_all(&header).map_err(|e| io(&tmp, e))?;
         let mut enc = zstd::stream::write::Encoder::new(f, 6).map_err(|e| io(&tmp, e))?;
         let mut v1 = Codec::default();
-        let mut v2 = v2::Encoder::default();
+        let mut v2 = v2::Encoder::new(version >= 3);
         let mut buf = vec![Instr::default(); 4096];
         let mut bytes = Vec::with_capacity(1 << 16);
         let mut written = 0u64;
@@ -182,6 +189,9 @@ pub fn write_file_version(
             enc.write_all(&bytes).map_err(|e| io(&tmp, e))?;
             written += n as u64;
         }
+        bytes.clear();
+        v2.finish(&mut bytes);
+        enc.write_all(&bytes).map_err(|e| io(&tmp, e))?;
         let f = enc.finish().map_err(|e| io(&tmp, e))?;
         let mut file = f.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
         file.seek(SeekFrom::Start(16)).map_err(|e| io(&tmp, e))?;
@@ -215,6 +225,9 @@ trait OnError {
     fn truncated(&self, what: &'static str) -> Self::Error;
     /// The byte at `at` (from the record's start) is not valid; `what` says why.
     fn corrupt(&self, at: usize, what: impl FnOnce() -> String) -> Self::Error;
+    /// The record is not valid, because of the code `back` bytes before its position (a run
+    /// code, which stands for several records).
+    fn corrupt_back(&self, back: usize, what: impl FnOnce() -> String) -> Self::Error;
 }
 
 /// No detail: any problem is `()`.
@@ -227,6 +240,8 @@ impl OnError for Quiet {
     fn truncated(&self, _: &'static str) {}
     #[inline(always)]
     fn corrupt(&self, _: usize, _: impl FnOnce() -> String) {}
+    #[inline(always)]
+    fn corrupt_back(&self, _: usize, _: impl FnOnce() -> String) {}
 }
 
 /// Errors that name the file, the record and the decompressed byte offset.
@@ -235,6 +250,8 @@ struct Report<'a> {
     record: u64,
     /// Offset of the record's first byte in the file's decompressed view (header included).
     offset: u64,
+    /// Records the header announces from this one on (this one included).
+    announced: u64,
 }
 
 impl OnError for Report<'_> {
@@ -253,6 +270,14 @@ impl OnError for Report<'_> {
             path: self.path.to_string(),
             record: self.record,
             offset: self.offset + at as u64,
+            detail: what(),
+        }
+    }
+    fn corrupt_back(&self, back: usize, what: impl FnOnce() -> String) -> TraceError {
+        TraceError::Corrupt {
+            path: self.path.to_string(),
+            record: self.record,
+            offset: self.offset.saturating_sub(back as u64),
             detail: what(),
         }
     }
@@ -405,10 +430,22 @@ pub fn is_compact(bytes: &[u8]) -> bool {
 /// One record coding's decoder, as the reader's loop drives it.
 trait RecordDecoder {
     /// Decode a run of common records from `buf[pos..]` into `out` by the coding's quickest
-    /// path, if it has one; returns the new position and the records decoded.
+    /// path, if it has one; returns the new position and the records decoded. `announced`
+    /// counts the records the header still announces (at least `out.len()`).
     #[inline(always)]
-    fn run(&mut self, _buf: &[u8], pos: usize, _out: &mut [Instr]) -> (usize, usize) {
+    fn run(
+        &mut self,
+        _buf: &[u8],
+        pos: usize,
+        _out: &mut [Instr],
+        _announced: u64,
+    ) -> (usize, usize) {
         (pos, 0)
+    }
+    /// Whether records are due that take no more bytes (the rest of a run).
+    #[inline(always)]
+    fn pending(&self) -> bool {
+        false
     }
     /// Decode without error detail from a window that surely holds the whole record.
     fn quiet(&mut self, w: &[u8; MAX_RECORD], out: &mut Instr) -> Result<usize, ()>;
@@ -428,8 +465,12 @@ impl RecordDecoder for Codec {
 
 impl RecordDecoder for v2::Tables {
     #[inline(always)]
-    fn run(&mut self, buf: &[u8], pos: usize, out: &mut [Instr]) -> (usize, usize) {
-        self.decode_run(buf, pos, out)
+    fn run(&mut self, buf: &[u8], pos: usize, out: &mut [Instr], announced: u64) -> (usize, usize) {
+        self.decode_run(buf, pos, out, announced)
+    }
+    #[inline(always)]
+    fn pending(&self) -> bool {
+        v2::Tables::pending(self)
     }
     #[inline(always)]
     fn quiet(&mut self, w: &[u8; MAX_RECORD], out: &mut Instr) -> Result<usize, ()> {
@@ -437,20 +478,21 @@ impl RecordDecoder for v2::Tables {
             w,
             avail: v2::WINDOW,
         };
-        v2::decode(&w, self, out, &Quiet)
+        v2::decode(&w, self, out, &Quiet, 0)
     }
     fn report(&mut self, b: &[u8], out: &mut Instr, on: &Report) -> Result<usize, TraceError> {
         let mut pad = [0u8; v2::WINDOW];
         let avail = b.len().min(v2::WINDOW);
         pad[..avail].copy_from_slice(&b[..avail]);
         let w = v2::Window { w: &pad, avail };
-        v2::decode(&w, self, out, on)
+        v2::decode(&w, self, out, on, on.announced)
     }
 }
 
 /// The record coding of the file's version.
 enum Decoder {
     V1(Codec),
+    /// Versions 2 and 3 (the tables know which).
     V2(Box<v2::Tables>),
 }
 
@@ -528,12 +570,12 @@ impl<R: Read> CompactReader<R> {
         let version = u16::from_le_bytes([header[8], header[9]]);
         let decoder = match version {
             1 => Decoder::V1(Codec::default()),
-            2 => Decoder::V2(Box::default()),
+            2 | 3 => Decoder::V2(Box::new(v2::Tables::new(version == 3))),
             _ => {
                 return Err(TraceError::Format {
                     path: path.into(),
                     detail: format!(
-                        "format version {version} at byte offset 8 is not supported (this build reads versions 1 and 2)"
+                        "format version {version} at byte offset 8 is not supported (this build reads versions 1, 2 and 3)"
                     ),
                 });
             }
@@ -615,6 +657,7 @@ impl<R: Read> Input<R> {
             path: &self.path,
             record: self.record,
             offset: self.base + self.pos as u64 + HEADER as u64,
+            announced: self.count.saturating_sub(self.record),
         };
         let mut ins = Instr::default();
         let used = dec.report(&self.buf[self.pos..self.end], &mut ins, &on)?;
@@ -642,7 +685,8 @@ impl<R: Read> Input<R> {
             let end = self.end;
             let buf = &self.buf[..end];
             while n < limit {
-                let (p, k) = dec.run(buf, pos, &mut out[n..limit]);
+                let left = self.count - self.record - (n - first) as u64;
+                let (p, k) = dec.run(buf, pos, &mut out[n..limit], left);
                 pos = p;
                 n += k;
                 if n == limit {
@@ -670,7 +714,7 @@ impl<R: Read> Input<R> {
             }
             // One record the slow way: the end of the stream, a rare record, or something to
             // report.
-            if self.pos == self.end {
+            if self.pos == self.end && !dec.pending() {
                 if self.record != self.count {
                     return Err(TraceError::Truncated {
                         path: self.path.clone(),
@@ -797,17 +841,19 @@ mod tests {
     }
 
     #[test]
-    fn version_2_round_trip_is_exact() {
+    fn versions_2_and_3_round_trip_is_exact() {
         let v = varied();
-        let back = round_trip(&v, 2);
-        assert_eq!(back.len(), v.len());
-        for (k, (a, b)) in v.iter().zip(&back).enumerate() {
-            assert_eq!(a, b, "record {k}");
+        for version in [2, 3] {
+            let back = round_trip(&v, version);
+            assert_eq!(back.len(), v.len());
+            for (k, (a, b)) in v.iter().zip(&back).enumerate() {
+                assert_eq!(a, b, "version {version} record {k}");
+            }
         }
     }
 
     #[test]
-    fn version_2_survives_shape_table_turnover() {
+    fn versions_2_and_3_survive_shape_table_turnover() {
         // More distinct shapes than the table holds, revisited: ids are reused round-robin.
         let mut v = Vec::new();
         for round in 0..3u64 {
@@ -823,6 +869,7 @@ mod tests {
             }
         }
         assert_eq!(round_trip(&v, 2), v);
+        assert_eq!(round_trip(&v, 3), v);
     }
 
     #[test]
@@ -835,24 +882,30 @@ mod tests {
         .unwrap();
         assert_eq!(round_trip(&v, 1), v);
         assert_eq!(round_trip(&v, 2), v);
+        assert_eq!(round_trip(&v, 3), v);
     }
 
     #[test]
     fn writing_an_unknown_version_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.ist");
-        let e = write_file_version(&path, &mut VecStream::new(vec![]), 1, 0, 3)
+        let e = write_file_version(&path, &mut VecStream::new(vec![]), 1, 0, 4)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("version 3"), "{e}");
+        assert!(e.contains("version 4"), "{e}");
         assert!(!path.exists());
     }
 
     /// A version 2 file around hand-made record bytes.
     fn v2_file(body: &[u8], count: u64) -> Vec<u8> {
+        file_of(2, body, count)
+    }
+
+    /// A file of `version` around hand-made record bytes.
+    fn file_of(version: u16, body: &[u8], count: u64) -> Vec<u8> {
         let mut file = Vec::new();
         file.extend_from_slice(MAGIC);
-        file.extend_from_slice(&2u16.to_le_bytes());
+        file.extend_from_slice(&version.to_le_bytes());
         file.extend_from_slice(&[0; 6]);
         file.extend_from_slice(&count.to_le_bytes());
         file.extend_from_slice(&[0; 8]);
@@ -867,12 +920,132 @@ mod tests {
 
     /// Encoded records of `v` (version 2).
     fn v2_bytes(v: &[Instr]) -> Vec<u8> {
-        let mut enc = v2::Encoder::default();
+        encoded(v, false)
+    }
+
+    /// Encoded records of `v`: version 3 with `runs`, else version 2.
+    fn encoded(v: &[Instr], runs: bool) -> Vec<u8> {
+        let mut enc = v2::Encoder::new(runs);
         let mut out = Vec::new();
         for i in v {
             enc.encode(i, &mut out);
         }
+        enc.finish(&mut out);
         out
+    }
+
+    /// A loop of `iters` iterations: two integer ops, a strided load and a taken back edge.
+    fn small_loop(iters: u64) -> Vec<Instr> {
+        let mut v = Vec::new();
+        for k in 0..iters {
+            let mut a = Instr::new(0x100, Kind::Int);
+            a.len = 3;
+            a.src[0] = 1;
+            a.dst[0] = 1;
+            let mut l = Instr::new(0x103, Kind::Load);
+            l.len = 4;
+            l.dst[0] = 2;
+            l.push_mem(0x8000 + 64 * k, 8, false);
+            let mut b = Instr::new(0x107, Kind::Branch);
+            b.len = 2;
+            b.branch = BranchKind::Conditional;
+            b.taken = true;
+            b.target = 0x100;
+            v.extend([a, l, b]);
+        }
+        v
+    }
+
+    #[test]
+    fn version_3_writes_predicted_records_as_runs() {
+        let v = small_loop(1_000);
+        let (v2b, v3b) = (encoded(&v, false), encoded(&v, true));
+        // Three new shapes, then a few records that set up the successor links, strides and
+        // outcomes; after that the whole loop is one run code (head, then the length number).
+        assert!(v3b.len() < 40, "{} bytes", v3b.len());
+        assert!(v2b.len() > 2_900, "{} bytes", v2b.len());
+        let last = v3b.len() - 3;
+        assert_eq!(v3b[last], 0x06 | 31 << 3, "{v3b:x?}");
+        for (version, body) in [(2, &v2b), (3, &v3b)] {
+            let file = file_of(version, body, 3_000);
+            let mut r = CompactReader::new(std::io::Cursor::new(file), "ok").unwrap();
+            assert_eq!(collect(&mut r, usize::MAX).unwrap(), v, "version {version}");
+        }
+        // Version 2 does not know run codes: shape mode 3 is an error there.
+        let e = read_err(v2_file(&v3b, 3_000));
+        assert!(e.contains("shape mode 3"), "{e}");
+    }
+
+    #[test]
+    fn version_3_runs_span_reads_of_any_size() {
+        let mut v = small_loop(700);
+        v.extend(varied());
+        v.extend(small_loop(300));
+        let file = file_of(3, &encoded(&v, true), v.len() as u64);
+        for size in [1, 2, 7, 64, 4096] {
+            let mut r = CompactReader::new(std::io::Cursor::new(file.clone()), "ok").unwrap();
+            let mut buf = vec![Instr::default(); size];
+            let mut back = Vec::new();
+            loop {
+                let n = r.fill(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                back.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(back.len(), v.len(), "reads of {size}");
+            assert!(back == v, "reads of {size}");
+        }
+    }
+
+    #[test]
+    fn version_3_bad_run_codes_name_record_and_offset() {
+        let v = small_loop(2);
+        let good = encoded(&v[..1], true);
+        let at = good.len();
+        let cases: [(&[u8], u64, &str, usize); 5] = [
+            (&[0x07], 2, "shape mode 3 with bit 0 set", at),
+            (
+                &[0x06 | 4 << 3],
+                4,
+                "run of 5 records passes the 3 records",
+                at,
+            ),
+            (
+                &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                3,
+                "overflows",
+                at + 1,
+            ),
+            (&[0xfe, 0x80], 3, "truncated record 1", at),
+            (&[0xfe, 0x05], 3, "run of 37 records passes", at),
+        ];
+        for (rec, count, what, off) in cases {
+            let e = read_err(file_of(3, &[&good[..], rec].concat(), count));
+            assert!(
+                e.contains("bad.ist")
+                    && e.contains("record 1")
+                    && e.contains(&format!("byte offset {}", 32 + off))
+                    && e.contains(what),
+                "{what}: {e}"
+            );
+        }
+        // A run whose record has no shape in the pc table: the error names the run code.
+        let e = read_err(file_of(3, &[&good[..], &[0x06 | 1 << 3]].concat(), 3));
+        assert!(
+            e.contains("corrupt record 1")
+                && e.contains(&format!("byte offset {}", 32 + at))
+                && e.contains("(2 to go): no shape is recorded for pc 0x103"),
+            "{e}"
+        );
+        // A run before any record.
+        let e = read_err(file_of(3, &[0x06], 1));
+        assert!(
+            e.contains("corrupt record 0")
+                && e.contains("byte offset 32")
+                && e.contains("run code before any record"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -961,7 +1134,7 @@ mod tests {
         fn readers_never_panic(
             body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
             count in 0u64..80,
-            version in 1u16..3,
+            version in 1u16..4,
         ) {
             let mut file = v2_file(&body, count);
             file[8..10].copy_from_slice(&version.to_le_bytes());
@@ -971,13 +1144,19 @@ mod tests {
         }
 
         #[test]
-        fn mutated_good_streams_never_panic(flips in proptest::collection::vec((0usize..4000, proptest::prelude::any::<u8>()), 1..6)) {
-            let mut body = v2_bytes(&varied()[29_000..30_500]);
+        fn mutated_good_streams_never_panic(
+            flips in proptest::collection::vec((0usize..4000, proptest::prelude::any::<u8>()), 1..6),
+            runs in proptest::prelude::any::<bool>(),
+        ) {
+            let mut v = varied()[29_000..30_500].to_vec();
+            v.extend(small_loop(100));
+            let mut body = encoded(&v, runs);
             for (at, x) in flips {
                 let at = at % body.len();
                 body[at] ^= x;
             }
-            let mut r = CompactReader::new(std::io::Cursor::new(v2_file(&body, 1_500)), "fuzz").unwrap();
+            let version = if runs { 3 } else { 2 };
+            let mut r = CompactReader::new(std::io::Cursor::new(file_of(version, &body, 1_800)), "fuzz").unwrap();
             let _ = collect(&mut r, usize::MAX);
         }
     }

@@ -1,4 +1,5 @@
-//! Version 2 of the compact record coding: static shapes kept once, dynamic fields per record.
+//! Versions 2 and 3 of the compact record coding: static shapes kept once, dynamic fields per
+//! record; version 3 adds run codes for stretches of fully predicted records.
 //!
 //! Encoder and decoder keep the same two tables, updated identically after every record:
 //!
@@ -17,7 +18,7 @@
 //! | head bit | meaning |
 //! |---|---|
 //! | 0 | pc is the expected next pc (previous pc + length, or the taken target); else a zigzag varint pc delta from it follows |
-//! | 1–2 | shape: 0 = the pc table's entry, 1 = `u16` shape id follows, 2 = a new shape follows, 3 = invalid |
+//! | 1–2 | shape: 0 = the pc table's entry, 1 = `u16` shape id follows, 2 = a new shape follows, 3 = a run code (version 3; invalid in version 2) |
 //! | 3 | branch taken |
 //! | 4 | every memory address equals its prediction (no address bytes) |
 //! | 5 | explicit target follows (zigzag varint from the pc), overriding the shape's |
@@ -30,6 +31,14 @@
 //! `u8 len`, `u8` register mask (bits 0–3 sources, 4–5 destinations present) and the present
 //! register ids, `u8 (n_mem | write mask << 4)`, `n_mem` size bytes, and with a relative
 //! target its zigzag varint offset from the pc.
+//!
+//! Every shape also keeps its last branch outcome. A **run code** (version 3) is a head byte
+//! with bits 0–2 = `0b110` and a length field `c` in bits 3–7: `c` < 31 stands for `c + 1`
+//! records, `c` = 31 is followed by a number `e` and stands for `e + 32` records. Each of
+//! them is fully predicted and changes the tables as a plain record would: pc = the expected
+//! pc, shape = the pc table's entry for it (a miss is corrupt input), target = the shape's,
+//! taken = the shape's last outcome, no sync event, every address its prediction. The encoder
+//! writes every record that qualifies into the pending run, so a stretch of them costs one code.
 
 use super::{OnError, unzigzag, zigzag};
 use crate::frontend::{BranchKind, Instr, Kind, MAX_MEM, MemOp, SyncOp};
@@ -53,6 +62,13 @@ const ADDR_PREDICTED: u8 = 1 << 4;
 const TARGET: u8 = 1 << 5;
 const SYNC: u8 = 1 << 6;
 const RESERVED: u8 = 1 << 7;
+/// Version 3: head bits 0–2 of a run code (shape mode 3, bit 0 clear).
+const RUN: u8 = 0b110;
+const RUN_MASK: u8 = 0b111;
+/// A run code's length field (bits 3–7): `c` < [`RUN_LONG`] means `c + 1` records;
+/// [`RUN_LONG`] means a number `e` follows and the run is `e + RUN_LONG + 1` records.
+const RUN_SHIFT: u8 = 3;
+const RUN_LONG: u8 = 31;
 
 const SLOTS: usize = 1 << TABLE_BITS;
 
@@ -74,6 +90,8 @@ struct Shape {
     salt: u64,
     stride: [u64; MAX_MEM],
     last_delta: [u64; MAX_MEM],
+    /// The last branch outcome of this shape: a run's predicted outcome.
+    taken: bool,
 }
 
 impl Shape {
@@ -91,6 +109,14 @@ impl Shape {
         self.last_delta[k] = delta;
         self.tmpl.mem[k].addr = addr;
     }
+
+    /// [`Shape::advance`] to the predicted address (the delta is the stride, so only the last
+    /// delta and the address change).
+    #[inline(always)]
+    fn advance_predicted(&mut self, k: usize) {
+        self.last_delta[k] = self.stride[k];
+        self.tmpl.mem[k].addr = self.tmpl.mem[k].addr.wrapping_add(self.stride[k]);
+    }
 }
 
 /// Tables shared by the encoder and the decoder of version 2.
@@ -106,16 +132,27 @@ pub(super) struct Tables {
     /// table's key is `pc ^ ctx`.
     ctx: u64,
     next_pc: u64,
+    /// Whether run codes are read and written (version 3).
+    runs: bool,
+    /// Records of the current run still to produce.
+    run_left: u64,
+    /// Bytes of the current run's code (the reader stands just past it during the run, so an
+    /// error in the run can name the code's offset).
+    run_code_len: usize,
 }
 
-impl Default for Tables {
-    fn default() -> Tables {
+impl Tables {
+    /// Empty tables; `runs` for version 3 (run codes), else version 2.
+    pub(super) fn new(runs: bool) -> Tables {
         Tables {
             slots: empty_slots(),
             shapes: Vec::new(),
             next_new: 0,
             ctx: 0,
             next_pc: 0,
+            runs,
+            run_left: 0,
+            run_code_len: 0,
         }
     }
 }
@@ -190,6 +227,7 @@ impl Tables {
             salt: salt(self.next_new),
             stride: [0; MAX_MEM],
             last_delta: [0; MAX_MEM],
+            taken: false,
         };
         let id = self.next_new;
         if id < self.shapes.len() {
@@ -206,21 +244,134 @@ impl Tables {
         self.ctx = self.shapes[id].salt;
         self.next_pc = ins.next_pc();
     }
+
+    /// Produce up to `run_left` records of the current run into `out`; returns how many. A run
+    /// record is fully predicted: the expected pc, its shape from the pc table, the shape's
+    /// target and last outcome, every address on its stride. Stops early only where the pc
+    /// table has no shape (corrupt input), which [`decode`] then reports.
+    #[inline(always)]
+    fn replay(&mut self, out: &mut [Instr]) -> usize {
+        let k = (out.len() as u64).min(self.run_left) as usize;
+        let mut next_pc = self.next_pc;
+        let mut ctx = self.ctx;
+        let slots = &*self.slots;
+        let shapes = &mut self.shapes;
+        let mut n = 0;
+        for o in &mut out[..k] {
+            let key = next_pc ^ ctx;
+            let slot = slots[slot_index(key)];
+            if slot.key != key {
+                break;
+            }
+            let Some(shape) = shapes.get_mut(slot.id as usize) else {
+                break;
+            };
+            let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+            for j in 0..nm {
+                shape.advance_predicted(j);
+            }
+            // One block copy of the template (a few wide moves), then the dynamic fields.
+            std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&shape.tmpl));
+            o.pc = next_pc;
+            o.target = next_pc.wrapping_add(shape.tmpl.target) & shape.tmask;
+            o.taken = shape.taken;
+            next_pc = o.next_pc();
+            ctx = shape.salt;
+            n += 1;
+        }
+        self.ctx = ctx;
+        self.next_pc = next_pc;
+        self.run_left -= n as u64;
+        n
+    }
+
+    /// Whether records of a run are still to come.
+    #[inline(always)]
+    pub(super) fn pending(&self) -> bool {
+        self.run_left > 0
+    }
+
+    /// Start the run whose code is at `buf[pos..]`, if one is there, is readable without
+    /// checks and fits in the `announced` records the header still announces; returns the
+    /// position after the code. Anything else is left to [`decode`].
+    #[inline(always)]
+    fn start_run(&mut self, buf: &[u8], pos: usize, announced: u64) -> Option<usize> {
+        let w = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>())?;
+        let head = w[0];
+        if !self.runs || head & RUN_MASK != RUN || self.shapes.is_empty() {
+            return None;
+        }
+        let (k, len) = if head >> RUN_SHIFT < RUN_LONG {
+            ((head >> RUN_SHIFT) as u64 + 1, 1)
+        } else {
+            let (e, len) = fast_number(w, 1);
+            (e.checked_add(RUN_LONG as u64 + 1)?, 1 + len)
+        };
+        if k > announced {
+            return None;
+        }
+        self.run_left = k;
+        self.run_code_len = len;
+        Some(pos + len)
+    }
 }
 
-/// The version 2 encoder: [`Tables`] plus a map from shape to id.
-#[derive(Debug, Default)]
+/// The version 2 and 3 encoder: [`Tables`] plus a map from shape to id.
+#[derive(Debug)]
 pub struct Encoder {
     t: Tables,
     ids: HashMap<(Instr, bool), u16>,
     keys: Vec<(Instr, bool)>,
+    /// Fully predicted records not yet written (version 3 writes them as one run code).
+    pending: u64,
 }
 
 impl Encoder {
-    /// Append the record of `ins` to `out`.
+    /// An encoder of format version 3 (`runs`: run codes) or 2.
+    pub fn new(runs: bool) -> Encoder {
+        Encoder {
+            t: Tables::new(runs),
+            ids: HashMap::new(),
+            keys: Vec::new(),
+            pending: 0,
+        }
+    }
+
+    /// Append the record of `ins` to `out` (a fully predicted record may wait for the next
+    /// record or [`Encoder::finish`], which write it as part of a run).
     pub fn encode(&mut self, ins: &Instr, out: &mut Vec<u8>) {
         let t = &mut self.t;
         let pc = ins.pc;
+        let key = shape_key(ins);
+        let sk = pc ^ t.ctx;
+        let si = slot_index(sk);
+        let slot = t.slots[si];
+        let hit = slot.key == sk && self.keys[slot.id as usize] == key;
+        let known = if hit {
+            Some(slot.id as usize)
+        } else {
+            self.ids.get(&key).map(|&id| id as usize)
+        };
+        if hit && t.runs && pc == t.next_pc {
+            let id = slot.id as usize;
+            let shape = &t.shapes[id];
+            let n = ins.n_mem as usize;
+            if ins.sync == SyncOp::None
+                && ins.taken == shape.taken
+                && ins.target == pc.wrapping_add(shape.tmpl.target) & shape.tmask
+                && (0..n).all(|k| ins.mem[k].addr == shape.predict(k))
+            {
+                let shape = &mut t.shapes[id];
+                for k in 0..n {
+                    shape.advance_predicted(k);
+                }
+                t.finish(id, ins);
+                self.pending += 1;
+                return;
+            }
+        }
+        self.flush(out);
+        let t = &mut self.t;
         let mut head = 0u8;
         let at_head = out.len();
         out.push(0);
@@ -229,20 +380,16 @@ impl Encoder {
         } else {
             put_number(out, zigzag(pc.wrapping_sub(t.next_pc) as i64));
         }
-        let key = shape_key(ins);
-        let sk = pc ^ t.ctx;
-        let si = slot_index(sk);
-        let slot = t.slots[si];
-        let id = if slot.key == sk && self.keys[slot.id as usize] == key {
+        let id = if hit {
             slot.id as usize
-        } else if let Some(&id) = self.ids.get(&key) {
+        } else if let Some(id) = known {
             head |= MODE_ID << MODE_SHIFT;
-            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&(id as u16).to_le_bytes());
             t.slots[si] = Slot {
                 key: sk,
                 id: id as u32,
             };
-            id as usize
+            id
         } else {
             head |= MODE_NEW << MODE_SHIFT;
             put_shape(&key, out);
@@ -261,6 +408,7 @@ impl Encoder {
             id
         };
         let shape = &mut t.shapes[id];
+        shape.taken = ins.taken;
         head |= (ins.taken as u8) << 3;
         if ins.sync != SyncOp::None {
             head |= SYNC;
@@ -289,6 +437,25 @@ impl Encoder {
         }
         out[at_head] = head;
         t.finish(id, ins);
+    }
+
+    /// Write the records still waiting (call once after the last record).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.flush(out);
+    }
+
+    /// Write the pending fully predicted records as one run code.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        let k = std::mem::take(&mut self.pending);
+        if k == 0 {
+            return;
+        }
+        if k <= RUN_LONG as u64 {
+            out.push(RUN | ((k - 1) as u8) << RUN_SHIFT);
+        } else {
+            out.push(RUN | RUN_LONG << RUN_SHIFT);
+            put_number(out, k - (RUN_LONG as u64 + 1));
+        }
     }
 }
 
@@ -420,20 +587,48 @@ fn read_shape<E: OnError>(w: &Window, p: &mut usize, on: &E) -> Result<(Instr, b
 }
 
 impl Tables {
-    /// Decode the common records — sequential pc, shape from the pc table or by id, no explicit
-    /// target or sync event — from `buf[pos..]` into
-    /// `out`, while a whole record surely lies in `buf`. Stops before the first other record,
-    /// which [`decode`] then handles; returns the new position and the records decoded.
-    /// Such a record cannot be malformed once its shape is found (every number is readable),
-    /// and all state lives in locals, so the loop keeps it in registers.
-    #[allow(clippy::needless_range_loop)] // `k` indexes two arrays of the shape
+    /// Decode the common records from `buf[pos..]` into `out` while a whole record surely lies
+    /// in `buf`: run records (version 3) and records with a sequential pc, a shape from the pc
+    /// table or by id, and no explicit target or sync event. `announced` is the count of
+    /// records the header still announces. Stops before the first other record, which
+    /// [`decode`] then handles; returns the new position and the records decoded.
     #[inline(always)]
     pub(super) fn decode_run(
         &mut self,
         buf: &[u8],
         mut pos: usize,
         out: &mut [Instr],
+        announced: u64,
     ) -> (usize, usize) {
+        let mut n = 0;
+        loop {
+            n += self.replay(&mut out[n..]);
+            if self.run_left > 0 {
+                // The output is full, or the run is corrupt (the reporting decoder says so).
+                break;
+            }
+            let (p, k) = self.decode_plain(buf, pos, &mut out[n..]);
+            pos = p;
+            n += k;
+            if n == out.len() {
+                break;
+            }
+            match self.start_run(buf, pos, announced - n as u64) {
+                Some(p) => pos = p,
+                None => break,
+            }
+        }
+        (pos, n)
+    }
+
+    /// The common records that are not runs (see [`Tables::decode_run`]). Such a record
+    /// cannot be malformed once its shape is found (every number is readable), and all state
+    /// lives in locals, so the loop keeps it in registers.
+    #[allow(clippy::needless_range_loop)]
+    // `k` indexes two arrays of the shape
+    // Not inlined: a loop of its own keeps its state in registers, not spilled by the reader's.
+    #[inline(never)]
+    fn decode_plain(&mut self, buf: &[u8], mut pos: usize, out: &mut [Instr]) -> (usize, usize) {
         let mut next_pc = self.next_pc;
         let mut ctx = self.ctx;
         let slots = &mut *self.slots;
@@ -465,11 +660,13 @@ impl Tables {
             if by_id {
                 slots[si] = Slot { key, id: id as u32 };
             }
+            let taken = head & TAKEN != 0;
+            shape.taken = taken;
             let pc = next_pc;
             let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
             if head & ADDR_PREDICTED != 0 {
                 for k in 0..nm {
-                    shape.advance(k, shape.predict(k));
+                    shape.advance_predicted(k);
                 }
             } else {
                 for k in 0..nm {
@@ -478,7 +675,6 @@ impl Tables {
                     shape.advance(k, shape.predict(k).wrapping_add(unzigzag(e) as u64));
                 }
             }
-            let taken = head & TAKEN != 0;
             let target = pc.wrapping_add(shape.tmpl.target) & shape.tmask;
             // The template (addresses already advanced) as one block copy, which compiles to
             // a few wide moves, then the dynamic fields.
@@ -548,9 +744,17 @@ pub(super) fn decode<E: OnError>(
     t: &mut Tables,
     out: &mut Instr,
     on: &E,
+    announced: u64,
 ) -> Result<usize, E::Error> {
+    if t.run_left > 0 {
+        decode_pending(t, out, on, t.run_code_len)?;
+        return Ok(0);
+    }
     let mut p = 0;
     let head = w.byte(&mut p, "head", on)?;
+    if t.runs && head & ((MODE_NEW | MODE_ID) << MODE_SHIFT) == (3 << MODE_SHIFT) {
+        return decode_run_code(w, t, out, on, announced, head);
+    }
     if head & RESERVED != 0 {
         return Err(on.corrupt(0, || format!("head byte {head:#x}: reserved bit 7 set")));
     }
@@ -645,6 +849,7 @@ pub(super) fn decode<E: OnError>(
     out.sync = sync;
     let next_pc = out.next_pc();
     let shape = &mut t.shapes[id];
+    shape.taken = taken;
     for (k, &a) in addr.iter().enumerate().take(n) {
         out.mem[k].addr = a;
         shape.advance(k, a);
@@ -660,6 +865,75 @@ pub(super) fn decode<E: OnError>(
     Ok(p)
 }
 
+/// Decode a run code (head byte `head`, already read) and produce the run's first record;
+/// the rest follow from [`Tables::decode_run`]. `announced` counts this record.
+#[cold]
+fn decode_run_code<E: OnError>(
+    w: &Window,
+    t: &mut Tables,
+    out: &mut Instr,
+    on: &E,
+    announced: u64,
+    head: u8,
+) -> Result<usize, E::Error> {
+    if head & SEQ != 0 {
+        return Err(on.corrupt(0, || {
+            format!("head byte {head:#x}: shape mode 3 with bit 0 set is not defined")
+        }));
+    }
+    if !E::CHECKED {
+        // Runs are the run loop's job; leave anything else to the reporting decoder.
+        return Err(on.truncated("run"));
+    }
+    let mut p = 1;
+    let c = head >> RUN_SHIFT;
+    let k = if c < RUN_LONG {
+        c as u64 + 1
+    } else {
+        let e = w.number(&mut p, "run length", on)?;
+        match e.checked_add(RUN_LONG as u64 + 1) {
+            Some(k) => k,
+            None => {
+                return Err(on.corrupt(1, || format!("run length {e} + 32 overflows 64 bits")));
+            }
+        }
+    };
+    if t.shapes.is_empty() {
+        return Err(on.corrupt(0, || "run code before any record".into()));
+    }
+    if k > announced {
+        return Err(on.corrupt(0, || {
+            format!("run of {k} records passes the {announced} records the header still announces")
+        }));
+    }
+    t.run_left = k;
+    t.run_code_len = p;
+    // The reader stands at the code itself: the error names this offset.
+    decode_pending(t, out, on, 0)?;
+    Ok(p)
+}
+
+/// Produce the next record of the current run, or name the run code (`back` bytes before the
+/// reader's position) if the pc table has no shape for it.
+#[cold]
+fn decode_pending<E: OnError>(
+    t: &mut Tables,
+    out: &mut Instr,
+    on: &E,
+    back: usize,
+) -> Result<(), E::Error> {
+    if t.replay(std::slice::from_mut(out)) == 1 {
+        return Ok(());
+    }
+    let pc = t.next_pc;
+    let left = t.run_left;
+    Err(on.corrupt_back(back, || {
+        format!(
+            "record of the run coded here ({left} to go): no shape is recorded for pc {pc:#x} after the previous record's shape"
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,6 +946,9 @@ mod tests {
             what
         }
         fn corrupt(&self, _: usize, _: impl FnOnce() -> String) -> &'static str {
+            "corrupt"
+        }
+        fn corrupt_back(&self, _: usize, _: impl FnOnce() -> String) -> &'static str {
             "corrupt"
         }
     }
