@@ -15,7 +15,7 @@
 //!
 //! **Version 3** is version 2 plus *run codes*: one byte (two or three for long runs) standing
 //! for the next K records when each is exactly what the tables predict — the expected pc, the
-//! pc table's shape, the shape's target and last outcome, every address on its stride. Loop
+//! pc table's shape and last outcome, the shape's target, every address on its stride. Loop
 //! kernels then take a few bytes per iteration pattern, and the decoder produces run records
 //! in a tight loop with no byte to read.
 //!
@@ -971,9 +971,12 @@ mod tests {
             let mut r = CompactReader::new(std::io::Cursor::new(file), "ok").unwrap();
             assert_eq!(collect(&mut r, usize::MAX).unwrap(), v, "version {version}");
         }
-        // Version 2 does not know run codes: shape mode 3 is an error there.
+        // Version 2 does not know run codes: the long run's head byte is an error there.
         let e = read_err(v2_file(&v3b, 3_000));
-        assert!(e.contains("shape mode 3"), "{e}");
+        assert!(
+            e.contains("corrupt record") && e.contains("head byte 0xfe"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -32,13 +32,13 @@
 //! register ids, `u8 (n_mem | write mask << 4)`, `n_mem` size bytes, and with a relative
 //! target its zigzag varint offset from the pc.
 //!
-//! Every shape also keeps its last branch outcome. A **run code** (version 3) is a head byte
+//! Every pc-table entry also keeps the outcome of the last record through it. A **run code** (version 3) is a head byte
 //! with bits 0–2 = `0b110` and a length field `c` in bits 3–7: `c` < 31 stands for `c + 1`
 //! records, `c` = 31 is followed by a number `e` and stands for `e + 32` records. Each of
 //! them is fully predicted and changes the tables as a plain record would: pc = the expected
 //! pc, shape = the pc table's entry for it (a miss is corrupt input), target = the shape's,
-//! taken = the shape's last outcome, no sync event, every address its prediction. The encoder
-//! writes every record that qualifies into the pending run, so a stretch of them costs one code.
+//! taken = the pc-table entry's last outcome, no sync event, every address its prediction. The encoder
+//! writes a stretch of four or more such records as one code, a shorter one as plain records.
 
 use super::{OnError, unzigzag, zigzag};
 use crate::frontend::{BranchKind, Instr, Kind, MAX_MEM, MemOp, SyncOp};
@@ -69,6 +69,9 @@ const RUN_MASK: u8 = 0b111;
 /// [`RUN_LONG`] means a number `e` follows and the run is `e + RUN_LONG + 1` records.
 const RUN_SHIFT: u8 = 3;
 const RUN_LONG: u8 = 31;
+/// The shortest run written as a run code: switching between the plain and the run loop costs
+/// the decoder about what a few plain one-byte records do.
+const MIN_RUN: u64 = 4;
 
 const SLOTS: usize = 1 << TABLE_BITS;
 
@@ -76,6 +79,8 @@ const SLOTS: usize = 1 << TABLE_BITS;
 struct Slot {
     key: u64,
     id: u32,
+    /// The outcome of the last record through this entry: a run's predicted outcome.
+    taken: bool,
 }
 
 /// A static shape and its address predictors.
@@ -90,8 +95,6 @@ struct Shape {
     salt: u64,
     stride: [u64; MAX_MEM],
     last_delta: [u64; MAX_MEM],
-    /// The last branch outcome of this shape: a run's predicted outcome.
-    taken: bool,
 }
 
 impl Shape {
@@ -175,7 +178,11 @@ fn slot_index(key: u64) -> usize {
 
 /// An empty pc table: slot `i` holds a key whose index is not `i`, so no lookup matches it.
 fn empty_slots() -> Box<[Slot; SLOTS]> {
-    let mut slots = boxed_array(Slot { key: 0, id: 0 });
+    let mut slots = boxed_array(Slot {
+        key: 0,
+        id: 0,
+        taken: false,
+    });
     for (i, s) in slots.iter_mut().enumerate() {
         s.key = (i ^ 1) as u64;
         debug_assert_ne!(slot_index(s.key), i);
@@ -227,7 +234,6 @@ impl Tables {
             salt: salt(self.next_new),
             stride: [0; MAX_MEM],
             last_delta: [0; MAX_MEM],
-            taken: false,
         };
         let id = self.next_new;
         if id < self.shapes.len() {
@@ -246,8 +252,8 @@ impl Tables {
     }
 
     /// Produce up to `run_left` records of the current run into `out`; returns how many. A run
-    /// record is fully predicted: the expected pc, its shape from the pc table, the shape's
-    /// target and last outcome, every address on its stride. Stops early only where the pc
+    /// record is fully predicted: the expected pc, its shape and last outcome from the pc
+    /// table, the shape's target, every address on its stride. Stops early only where the pc
     /// table has no shape (corrupt input), which [`decode`] then reports.
     #[inline(always)]
     fn replay(&mut self, out: &mut [Instr]) -> usize {
@@ -274,7 +280,7 @@ impl Tables {
             std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&shape.tmpl));
             o.pc = next_pc;
             o.target = next_pc.wrapping_add(shape.tmpl.target) & shape.tmask;
-            o.taken = shape.taken;
+            o.taken = slot.taken;
             next_pc = o.next_pc();
             ctx = shape.salt;
             n += 1;
@@ -324,6 +330,9 @@ pub struct Encoder {
     keys: Vec<(Instr, bool)>,
     /// Fully predicted records not yet written (version 3 writes them as one run code).
     pending: u64,
+    /// Outcomes of the first pending records (bit k: record k taken), for a short run that is
+    /// written as plain records.
+    pending_taken: u32,
 }
 
 impl Encoder {
@@ -334,6 +343,7 @@ impl Encoder {
             ids: HashMap::new(),
             keys: Vec::new(),
             pending: 0,
+            pending_taken: 0,
         }
     }
 
@@ -357,7 +367,7 @@ impl Encoder {
             let shape = &t.shapes[id];
             let n = ins.n_mem as usize;
             if ins.sync == SyncOp::None
-                && ins.taken == shape.taken
+                && ins.taken == slot.taken
                 && ins.target == pc.wrapping_add(shape.tmpl.target) & shape.tmask
                 && (0..n).all(|k| ins.mem[k].addr == shape.predict(k))
             {
@@ -366,6 +376,9 @@ impl Encoder {
                     shape.advance_predicted(k);
                 }
                 t.finish(id, ins);
+                if self.pending < MIN_RUN {
+                    self.pending_taken |= (ins.taken as u32) << self.pending;
+                }
                 self.pending += 1;
                 return;
             }
@@ -381,6 +394,7 @@ impl Encoder {
             put_number(out, zigzag(pc.wrapping_sub(t.next_pc) as i64));
         }
         let id = if hit {
+            t.slots[si].taken = ins.taken;
             slot.id as usize
         } else if let Some(id) = known {
             head |= MODE_ID << MODE_SHIFT;
@@ -388,6 +402,7 @@ impl Encoder {
             t.slots[si] = Slot {
                 key: sk,
                 id: id as u32,
+                taken: ins.taken,
             };
             id
         } else {
@@ -404,11 +419,11 @@ impl Encoder {
             t.slots[si] = Slot {
                 key: sk,
                 id: id as u32,
+                taken: ins.taken,
             };
             id
         };
         let shape = &mut t.shapes[id];
-        shape.taken = ins.taken;
         head |= (ins.taken as u8) << 3;
         if ins.sync != SyncOp::None {
             head |= SYNC;
@@ -444,13 +459,16 @@ impl Encoder {
         self.flush(out);
     }
 
-    /// Write the pending fully predicted records as one run code.
+    /// Write the pending fully predicted records as one run code, or a short run as plain
+    /// records (each a head byte that changes the tables exactly as a run record does).
     fn flush(&mut self, out: &mut Vec<u8>) {
         let k = std::mem::take(&mut self.pending);
-        if k == 0 {
-            return;
-        }
-        if k <= RUN_LONG as u64 {
+        let taken = std::mem::take(&mut self.pending_taken);
+        if k < MIN_RUN {
+            for j in 0..k {
+                out.push(SEQ | ADDR_PREDICTED | (((taken >> j) & 1) as u8) << 3);
+            }
+        } else if k <= RUN_LONG as u64 {
             out.push(RUN | ((k - 1) as u8) << RUN_SHIFT);
         } else {
             out.push(RUN | RUN_LONG << RUN_SHIFT);
@@ -645,11 +663,13 @@ impl Tables {
             let key = next_pc ^ ctx;
             let si = slot_index(key);
             let by_id = head & (MODE_ID << MODE_SHIFT) != 0;
+            let taken = head & TAKEN != 0;
             let (id, mut p) = if !by_id {
-                let slot = slots[si];
+                let slot = &mut slots[si];
                 if slot.key != key {
                     break;
                 }
+                slot.taken = taken;
                 (slot.id as usize, 1)
             } else {
                 (u16::from_le_bytes([w[1], w[2]]) as usize, 3)
@@ -658,10 +678,12 @@ impl Tables {
                 break;
             };
             if by_id {
-                slots[si] = Slot { key, id: id as u32 };
+                slots[si] = Slot {
+                    key,
+                    id: id as u32,
+                    taken,
+                };
             }
-            let taken = head & TAKEN != 0;
-            shape.taken = taken;
             let pc = next_pc;
             let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
             if head & ADDR_PREDICTED != 0 {
@@ -716,6 +738,21 @@ fn put_number(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&(v >> (7 - n)).to_le_bytes()[..n as usize]);
 }
 
+/// Per count `n` of bytes that follow a number's first byte (1–7): the mask of their bits, and
+/// of the first byte's value bits. Table loads instead of variable shifts, which on x86-64
+/// need the count in one register and cost moves around it.
+const REST_MASK: [u64; 8] = [
+    0,
+    0xff,
+    0xffff,
+    0xff_ffff,
+    0xffff_ffff,
+    0xff_ffff_ffff,
+    0xffff_ffff_ffff,
+    0xff_ffff_ffff_ffff,
+];
+const FIRST_MASK: [u8; 8] = [0x7f, 0x3f, 0x1f, 0x0f, 0x07, 0x03, 0x01, 0x00];
+
 /// [`Window::number`] without checks: with a whole record in the window nothing can go wrong
 /// (the clamp of `p` only keeps the compiler from adding bounds checks; it never changes a
 /// position inside a record, which ends before byte 96).
@@ -726,13 +763,13 @@ fn fast_number(w: &[u8; WINDOW], p: usize) -> (u64, usize) {
     if x < 0x80 {
         return (x as u64, 1);
     }
-    let n = (!x).leading_zeros();
+    let n = (!x).leading_zeros() as usize;
     let after = u64::from_le_bytes(*w[p + 1..].first_chunk::<8>().unwrap_or(&[0; 8]));
     if n == 8 {
         return (after, 9);
     }
-    let rest = after & (u64::MAX >> (64 - 8 * n));
-    ((x & (0x7f >> n)) as u64 | rest << (7 - n), n as usize + 1)
+    let rest = after & REST_MASK[n & 7];
+    ((x & FIRST_MASK[n & 7]) as u64 | rest << (7 - n), n + 1)
 }
 
 /// Decode the record at the start of `w` into `out`; returns the bytes consumed. With the fast
@@ -849,17 +886,15 @@ pub(super) fn decode<E: OnError>(
     out.sync = sync;
     let next_pc = out.next_pc();
     let shape = &mut t.shapes[id];
-    shape.taken = taken;
     for (k, &a) in addr.iter().enumerate().take(n) {
         out.mem[k].addr = a;
         shape.advance(k, a);
     }
-    if mode != MODE_HIT {
-        t.slots[si] = Slot {
-            key: sk,
-            id: id as u32,
-        };
-    }
+    t.slots[si] = Slot {
+        key: sk,
+        id: id as u32,
+        taken,
+    };
     t.ctx = shape.salt;
     t.next_pc = next_pc;
     Ok(p)
