@@ -576,26 +576,54 @@ impl IntervalCore {
 mod tests {
     use super::Waiting;
 
-    #[test]
-    fn waiting_issue_times_stay_sorted_across_the_ring() {
-        let mut w = Waiting::new(5);
+    /// Drive a [`Waiting`] and a sorted reference with the same operations: inserts at or
+    /// after the release point up to `reach` cycles ahead, releases, and pops when full.
+    fn check_against_reference(capacity: usize, reach: u64, advance: u64, seed: u64) {
+        let mut w = Waiting::new(capacity);
         let mut reference: Vec<u64> = Vec::new();
-        let mut x = 7u64;
-        for step in 0..2000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-            if reference.len() < 5 {
-                let t = step + (x >> 60);
-                w.insert(t);
-                reference.push(t);
-                reference.sort_unstable();
+        let mut x = seed;
+        let mut now = 0u64;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = x >> 33;
+            if r.is_multiple_of(4) {
+                now += r % advance;
+                w.release_before(now);
+                reference.retain(|&t| t >= now);
             }
-            if (x >> 40).is_multiple_of(3) {
-                w.release_before(step);
-                reference.retain(|&t| t >= step);
-            } else if reference.len() == 5 {
-                assert_eq!(w.pop_min(), reference.remove(0));
+            if reference.len() == capacity {
+                let m = reference.remove(0);
+                assert_eq!(w.pop_min(), m);
+                now = now.max(m + 1);
+                w.release_before(now);
+                reference.retain(|&t| t >= now);
             }
+            let t = now + (r >> 8) % reach;
+            w.insert(t);
+            let at = reference.partition_point(|&v| v <= t);
+            reference.insert(at, t);
             assert_eq!(w.len, reference.len());
         }
+        while let Some(m) = (!reference.is_empty()).then(|| reference.remove(0)) {
+            assert_eq!(w.pop_min(), m);
+        }
+        assert_eq!(w.len, 0);
+    }
+
+    #[test]
+    fn waiting_matches_a_sorted_list_near_the_release_point() {
+        check_against_reference(5, 16, 4, 7);
+        check_against_reference(36, 200, 3, 8);
+        check_against_reference(96, 70, 130, 9);
+    }
+
+    #[test]
+    fn waiting_keeps_order_far_ahead_and_across_the_rings() {
+        // issue times far ahead, releases jumping far, rings wrapping many times
+        check_against_reference(36, 12_000, 600, 10);
+        check_against_reference(128, 20_000, 9_000, 11);
+        check_against_reference(8, 5_000, 5_000, 12);
     }
 }
