@@ -124,7 +124,9 @@ impl SharedLlc {
 }
 
 impl Uncore for SharedLlc {
-    #[inline]
+    // Inlined into the private levels' miss path: a call there spills and reloads most of
+    // their state around it.
+    #[inline(always)]
     fn read(&mut self, _core: u32, line: u64, now: u64, req: Request) -> (u64, Level) {
         let t = now + self.l3.latency() as u64;
         let prefetch = req == Request::Prefetch;
