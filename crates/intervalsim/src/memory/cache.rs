@@ -653,7 +653,12 @@ impl Cache {
         // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
         let was_dirty = (fpw >> sh) & 0x80 != 0;
         let ti = b + 2 * w;
-        let victim = self.evicted(self.tag_at(ti), was_dirty, clean_victims);
+        // The old tag is read only when it is reported (`evicted` needs it then).
+        let victim = if was_dirty || clean_victims {
+            self.evicted(self.tag_at(ti), was_dirty, clean_victims)
+        } else {
+            None
+        };
         *self.tag_at_mut(ti) = line;
         *self.tag_at_mut(ti + 1) =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
