@@ -249,6 +249,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_slot_taken_over_by_a_later_bucket_starts_empty() {
+        let mut d = Dram::new(100, 10.0);
+        let (bucket, capacity) = (d.bucket.get(), d.capacity);
+        // fill bucket 0 (slot 0, which starts as bucket 0 with nothing reserved) exactly
+        for _ in 0..capacity {
+            assert_eq!(d.read(0), 100);
+        }
+        assert_eq!(d.read(0), bucket + 100, "bucket 0 is full");
+        // bucket RING maps to slot 0 again: it starts empty, and bucket 0 is then forgotten
+        let later = RING as u64 * bucket;
+        assert_eq!(d.read(later), later + 100);
+        assert_eq!(d.read(5), 105, "too far in the past to be tracked");
+        assert_eq!(d.stats.queue_cycles, bucket);
+    }
+
+    #[test]
     fn late_arrivals_in_the_past_do_not_queue_behind_the_future() {
         let mut d = Dram::new(100, 10.0);
         for _ in 0..50 {

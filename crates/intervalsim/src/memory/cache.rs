@@ -959,6 +959,48 @@ mod tests {
     }
 
     #[test]
+    fn evictions_report_each_victim_with_its_own_dirty_bit() {
+        // every code path (LRU of one and two words, the general path) and both a full and a
+        // partly used last word
+        for ways in [4u32, 8, 12, 16, 32] {
+            for policy in [Replacement::Lru, Replacement::Srrip] {
+                let mut c = Cache::new("t", 4, ways, 1, policy, 1);
+                // lines k * 4 all map to set 0; the odd ones are written after their fill
+                let lines: Vec<u64> = (0..ways as u64).map(|k| k * 4).collect();
+                for &l in &lines {
+                    assert!(c.access(l, false).is_none());
+                    assert!(c.fill(l, 7, false, false).is_none(), "{ways} {policy:?}");
+                }
+                for &l in lines.iter().skip(1).step_by(2) {
+                    assert_eq!(c.access(l, true), Some(7));
+                }
+                for &l in &lines {
+                    assert_eq!(c.peek_dirty(l), Some(l % 8 == 4), "{ways} {policy:?} {l}");
+                }
+                let mut evicted: Vec<(u64, bool)> = (0..ways as u64)
+                    .map(|k| {
+                        let v = c.fill(1000 * 4 + k * 4, 9, false, false);
+                        let v = v.unwrap_or_else(|| panic!("{ways} {policy:?}: no victim"));
+                        (v.line, v.dirty)
+                    })
+                    .collect();
+                evicted.sort_unstable();
+                if policy == Replacement::Lru {
+                    // the least recent go first: exactly the old lines
+                    let want: Vec<_> = lines.iter().map(|&l| (l, l % 8 == 4)).collect();
+                    assert_eq!(evicted, want, "{ways} {policy:?}");
+                }
+                // any policy: an old line is dirty exactly when it was written, a new one clean
+                for &(l, dirty) in &evicted {
+                    assert_eq!(dirty, l < 4000 && l % 8 == 4, "{ways} {policy:?} {l}");
+                }
+                let dirty = evicted.iter().filter(|v| v.1).count() as u64;
+                assert_eq!(c.stats.writebacks, dirty, "{ways} {policy:?}");
+            }
+        }
+    }
+
+    #[test]
     fn mshrs_bound_outstanding_misses() {
         let mut c = Cache::new("t", 4, 2, 1, Replacement::Lru, 2);
         let (a, s) = c.mshr_acquire(10);
