@@ -6,6 +6,8 @@
 //! time order (an out-of-order core issues loads at non-monotonic times), and it saturates at
 //! the configured bandwidth. Buckets live in a ring, so memory is constant.
 
+use std::num::NonZeroU64;
+
 const RING: usize = 4096;
 
 /// DRAM counters.
@@ -23,9 +25,13 @@ pub struct DramStats {
 #[derive(Clone, Debug)]
 pub struct Dram {
     latency: u64,
-    bucket: u64,
+    /// Cycles per bucket (never zero, so dividing by it needs no check).
+    bucket: NonZeroU64,
     capacity: u32,
-    /// Fixed-size, so the ring index needs no bound check.
+    /// (bucket number, lines reserved in it). Fixed-size, so the ring index needs no bound
+    /// check. Every slot starts as bucket 0 with nothing reserved: true for bucket 0, and a
+    /// slot found holding an older bucket is reset anyway, so no empty marker (and no test for
+    /// it) is needed.
     ring: Box<[(u64, u32); RING]>,
     /// Counters.
     pub stats: DramStats,
@@ -35,13 +41,13 @@ impl Dram {
     /// `latency` cycles per access, one line per `cycles_per_line` cycles of bandwidth.
     pub fn new(latency: u32, cycles_per_line: f64) -> Dram {
         let cpl = cycles_per_line.max(1e-3);
-        let bucket = ((cpl * 8.0).ceil() as u64).max(32);
-        let capacity = ((bucket as f64 / cpl).floor() as u32).max(1);
+        let bucket = NonZeroU64::new(((cpl * 8.0).ceil() as u64).max(32)).expect("at least 32");
+        let capacity = ((bucket.get() as f64 / cpl).floor() as u32).max(1);
         Dram {
             latency: latency as u64,
             bucket,
             capacity,
-            ring: vec![(u64::MAX, 0); RING]
+            ring: vec![(0, 0); RING]
                 .into_boxed_slice()
                 .try_into()
                 .expect("RING buckets"),
@@ -60,7 +66,7 @@ impl Dram {
         loop {
             let slot = &mut self.ring[(b as usize) % RING];
             if slot.0 != b {
-                if slot.0 != u64::MAX && slot.0 > b {
+                if slot.0 > b {
                     // Too far in the past to be tracked: no queueing.
                     return now;
                 }
@@ -68,7 +74,7 @@ impl Dram {
             }
             if slot.1 < self.capacity {
                 slot.1 += 1;
-                return now.max(b * self.bucket);
+                return now.max(b * self.bucket.get());
             }
             b += 1;
         }
@@ -80,11 +86,11 @@ impl Dram {
         for _ in 0..RING {
             let slot = &self.ring[(b as usize) % RING];
             if slot.0 != b || slot.1 < self.capacity {
-                return (b * self.bucket).saturating_sub(now);
+                return (b * self.bucket.get()).saturating_sub(now);
             }
             b += 1;
         }
-        (b * self.bucket).saturating_sub(now)
+        (b * self.bucket.get()).saturating_sub(now)
     }
 
     /// A line read arriving at `now`; returns when its data is back.
@@ -240,6 +246,22 @@ mod tests {
         let next = d.read(0) - 100;
         assert_eq!(b, next);
         assert!((b as i64 - 1000).abs() < 100, "{b}");
+    }
+
+    #[test]
+    fn a_ring_slot_taken_over_by_a_later_bucket_starts_empty() {
+        let mut d = Dram::new(100, 10.0);
+        let (bucket, capacity) = (d.bucket.get(), d.capacity);
+        // fill bucket 0 (slot 0, which starts as bucket 0 with nothing reserved) exactly
+        for _ in 0..capacity {
+            assert_eq!(d.read(0), 100);
+        }
+        assert_eq!(d.read(0), bucket + 100, "bucket 0 is full");
+        // bucket RING maps to slot 0 again: it starts empty, and bucket 0 is then forgotten
+        let later = RING as u64 * bucket;
+        assert_eq!(d.read(later), later + 100);
+        assert_eq!(d.read(5), 105, "too far in the past to be tracked");
+        assert_eq!(d.stats.queue_cycles, bucket);
     }
 
     #[test]

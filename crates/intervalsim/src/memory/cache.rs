@@ -1,13 +1,15 @@
 //! A set-associative cache: write-back, write-allocate, with pluggable replacement and MSHRs.
 //!
-//! Storage is two flat `Vec<u64>`s. The first holds, per set, the tags (contiguous) then one
-//! metadata word per way (fill-completion time and dirty/prefetched bits). The second is dense:
+//! Storage is two flat `Vec<u64>`s. The first holds, per set, each way's tag followed by its
+//! metadata word (fill-completion time and dirty/prefetched bits), so a hit or a fill touches
+//! one host cache line of it, not one for the tag and another for the metadata. The second is
+//! dense:
 //! per set, a one-byte fingerprint (hash) of each way's line, then the replacement state (one
 //! byte per way: LRU rank or SRRIP re-reference value; or the tree-PLRU bits) — 32 bytes for a
 //! 16-way set. A lookup compares eight fingerprints per word and reads full tags only for
 //! candidates; an LRU update and a victim choice read only the dense array. So a miss in a
 //! multi-megabyte simulated LLC touches one host cache line of a small array plus the victim's
-//! metadata, instead of rows of tags: this matters when the simulated LLC is bigger than the
+//! tag and metadata, instead of rows of tags: this matters when the simulated LLC is bigger than the
 //! host's caches. The set index is `line & (sets - 1)`.
 //!
 //! A line whose fill has not completed yet is present with a future ready time, so a second
@@ -197,10 +199,11 @@ impl Cache {
         let repl_words = w.div_ceil(8);
         let stride = 2 * w;
         let mut data = vec![0u64; sets as usize * stride];
+        for way in data.chunks_exact_mut(2) {
+            way[0] = INVALID;
+        }
         let mut fps = vec![0u64; sets as usize * 2 * repl_words];
         for set in 0..sets as usize {
-            let b = set * stride;
-            data[b..b + w].fill(INVALID);
             for way in 0..w {
                 let init = match replacement {
                     Replacement::Lru => way as u64, // ranks form a permutation
@@ -265,8 +268,8 @@ impl Cache {
         self.latency
     }
 
-    /// `data[i]` for an index that set arithmetic keeps in range (a set base plus a way, or
-    /// plus `ways` and a way, or the `last` index): the hot paths skip the bound check.
+    /// `data[i]` for an index that set arithmetic keeps in range (a set base plus twice a way,
+    /// plus one for the metadata word, or the `last` index): the hot paths skip the bound check.
     #[inline(always)]
     fn tag_at(&self, i: usize) -> u64 {
         debug_assert!(i < self.data.len());
@@ -314,7 +317,7 @@ impl Cache {
             let mut m = y.wrapping_sub(ONES) & !y & H;
             while m != 0 {
                 let w = 8 * k + (m.trailing_zeros() / 8) as usize;
-                if w < self.ways && self.data[b + w] == line {
+                if w < self.ways && self.data[b + 2 * w] == line {
                     return Some((b, w));
                 }
                 m &= m - 1;
@@ -342,7 +345,7 @@ impl Cache {
             let mut m = y.wrapping_sub(ONES) & !y & valid;
             while m != 0 {
                 let w = 8 * k + (m.trailing_zeros() / 8) as usize;
-                if self.tag_at(b + w) == line {
+                if self.tag_at(b + 2 * w) == line {
                     return Some((b, w));
                 }
                 m &= m - 1;
@@ -437,7 +440,7 @@ impl Cache {
             }
             return 0;
         }
-        if let Some(w) = self.data[b..b + ways].iter().position(|&t| t == INVALID) {
+        if let Some(w) = (0..ways).find(|&w| self.data[b + 2 * w] == INVALID) {
             return w;
         }
         match self.policy {
@@ -492,11 +495,12 @@ impl Cache {
         0
     }
 
-    /// A demand hit on the line whose tag sits at `ti` (set base + way): a prefetched line's
-    /// first use counts as useful, a write marks it dirty. Returns the line's ready time.
+    /// A demand hit on the line whose tag sits at `ti` (set base + 2 way; its metadata word
+    /// follows): a prefetched line's first use counts as useful, a write marks it dirty.
+    /// Returns the line's ready time.
     #[inline(always)]
     fn hit(&mut self, line: u64, ti: usize, write: bool) -> u64 {
-        let mi = ti + self.ways;
+        let mi = ti + 1;
         let mut meta = self.tag_at(mi);
         if meta & PREFETCHED != 0 {
             meta &= !PREFETCHED;
@@ -505,7 +509,7 @@ impl Cache {
         if write && meta & DIRTY == 0 {
             // (the mirrored fingerprint bit is already set when the line is dirty)
             meta |= DIRTY;
-            self.mark_dirty(line, ti - self.base(line));
+            self.mark_dirty(line, (ti - self.base(line)) / 2);
         }
         *self.tag_at_mut(mi) = meta;
         meta & READY_MASK
@@ -545,8 +549,8 @@ impl Cache {
         let set = (line & self.set_mask) as usize;
         let b = set * self.stride;
         let (_, w) = self.find_in::<N>(set, b, fingerprint(line) * ONES, line)?;
-        self.last = (line, b + w);
-        let ready = self.hit(line, b + w, write);
+        self.last = (line, b + 2 * w);
+        let ready = self.hit(line, b + 2 * w, write);
         lru_touch::<N>(fixed_in_mut(&mut self.fps, (2 * set + 1) * N), w);
         Some(ready)
     }
@@ -555,8 +559,8 @@ impl Cache {
     #[inline(never)]
     fn lookup_general(&mut self, line: u64, write: bool) -> Option<u64> {
         let (b, w) = self.find(line)?;
-        self.last = (line, b + w);
-        let ready = self.hit(line, b + w, write);
+        self.last = (line, b + 2 * w);
+        let ready = self.hit(line, b + 2 * w, write);
         self.touch(self.rbase(line), w, false);
         Some(ready)
     }
@@ -566,7 +570,7 @@ impl Cache {
     #[inline]
     pub fn probe(&mut self, line: u64, write: bool) -> Option<u64> {
         let (b, w) = self.find(line)?;
-        let mi = b + self.ways + w;
+        let mi = b + 2 * w + 1;
         if write {
             self.data[mi] |= DIRTY;
             self.mark_dirty(line, w);
@@ -578,7 +582,7 @@ impl Cache {
     pub fn fill(&mut self, line: u64, ready: u64, dirty: bool, prefetch: bool) -> Option<Victim> {
         let ready = ready.min(READY_MASK);
         if let Some((b, w)) = self.find(line) {
-            let mi = b + self.ways + w;
+            let mi = b + 2 * w + 1;
             let meta = self.data[mi];
             let r = (meta & READY_MASK).min(ready);
             self.data[mi] = (meta & !READY_MASK) | r | if dirty { DIRTY } else { 0 };
@@ -648,13 +652,19 @@ impl Cache {
         let fpw = fixed_in::<N>(&self.fps, f)[w / 8];
         // The victim's dirty bit is mirrored in its fingerprint byte (bit 7).
         let was_dirty = (fpw >> sh) & 0x80 != 0;
-        let victim = self.evicted(self.tag_at(b + w), was_dirty, clean_victims);
-        *self.tag_at_mut(b + w) = line;
-        *self.tag_at_mut(b + self.ways + w) =
+        let ti = b + 2 * w;
+        // The old tag is read only when it is reported (`evicted` needs it then).
+        let victim = if was_dirty || clean_victims {
+            self.evicted(self.tag_at(ti), was_dirty, clean_victims)
+        } else {
+            None
+        };
+        *self.tag_at_mut(ti) = line;
+        *self.tag_at_mut(ti + 1) =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
         fixed_in_mut::<N>(&mut self.fps, f)[w / 8] = (fpw & !(0xff << sh)) | (byte << sh);
-        self.last = (line, b + w);
+        self.last = (line, ti);
         if prefetch {
             self.stats.prefetches += 1;
         }
@@ -685,16 +695,17 @@ impl Cache {
         let fi = rb - self.repl_words + w / 8;
         let sh = (w % 8) * 8;
         let was_dirty = (self.fps[fi] >> sh) & 0x80 != 0;
-        let victim = self.evicted(self.data[b + w], was_dirty, clean_victims);
+        let ti = b + 2 * w;
+        let victim = self.evicted(self.data[ti], was_dirty, clean_victims);
         debug_assert_eq!(
             was_dirty,
-            self.data[b + w] != INVALID && self.data[b + self.ways + w] & DIRTY != 0
+            self.data[ti] != INVALID && self.data[ti + 1] & DIRTY != 0
         );
-        self.data[b + w] = line;
+        self.data[ti] = line;
         let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
         self.fps[fi] = (self.fps[fi] & !(0xff << sh)) | (byte << sh);
-        self.last = (line, b + w);
-        self.data[b + self.ways + w] =
+        self.last = (line, ti);
+        self.data[ti + 1] =
             ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
         if prefetch {
             self.stats.prefetches += 1;
@@ -734,6 +745,10 @@ impl Cache {
     /// the start is delayed to the earliest completion when all MSHRs are busy.
     #[inline]
     pub fn mshr_acquire(&mut self, now: u64) -> (usize, u64) {
+        // Most misses find the first MSHR free (they rarely overlap much): no scan then.
+        if self.mshr_first() <= now {
+            return (0, now);
+        }
         let (mut best, mut start) = (0, u64::MAX);
         for (i, &done) in self.mshr.iter().enumerate() {
             if done <= now {
@@ -750,13 +765,27 @@ impl Cache {
     /// Whether an MSHR is free at `now` (prefetches only use idle MSHRs).
     #[inline]
     pub fn mshr_free(&self, now: u64) -> Option<usize> {
+        if self.mshr_first() <= now {
+            return Some(0);
+        }
         self.mshr.iter().position(|&d| d <= now)
+    }
+
+    /// When the first MSHR is free.
+    #[inline(always)]
+    fn mshr_first(&self) -> u64 {
+        debug_assert!(!self.mshr.is_empty());
+        // SAFETY: `new` allocates at least one MSHR and `mshr` never changes length.
+        unsafe { *self.mshr.get_unchecked(0) }
     }
 
     /// Record when the miss held in `slot` completes.
     #[inline]
     pub fn mshr_release(&mut self, slot: usize, done: u64) {
-        self.mshr[slot] = done;
+        debug_assert!(slot < self.mshr.len());
+        // SAFETY: `slot` comes from `mshr_acquire` or `mshr_free`, so it is an index of `mshr`,
+        // whose length never changes.
+        unsafe { *self.mshr.get_unchecked_mut(slot) = done };
     }
 
     /// Clear the counters (contents stay).
@@ -768,7 +797,7 @@ impl Cache {
     /// present and dirty, or `None` when it is not present.
     pub fn peek_dirty(&self, line: u64) -> Option<bool> {
         let (b, w) = self.find(line)?;
-        Some(self.data[b + self.ways + w] & DIRTY != 0)
+        Some(self.data[b + 2 * w + 1] & DIRTY != 0)
     }
 
     /// Remove `line` (a coherence invalidation); returns whether it was present and dirty,
@@ -776,9 +805,9 @@ impl Cache {
     /// is the first victim candidate since it is invalid.
     pub fn invalidate(&mut self, line: u64) -> Option<bool> {
         let (b, w) = self.find(line)?;
-        let mi = b + self.ways + w;
+        let mi = b + 2 * w + 1;
         let dirty = self.data[mi] & DIRTY != 0;
-        self.data[b + w] = INVALID;
+        self.data[mi - 1] = INVALID;
         self.data[mi] = 0;
         // Clear the way's fingerprint byte, and with it the mirrored dirty bit.
         let rb = self.rbase(line);
@@ -800,7 +829,7 @@ impl Cache {
             let sh = (w % 8) * 8;
             ranks[w / 8] = (ranks[w / 8] & !(0xff << sh)) | ((self.ways as u64 - 1) << sh);
         }
-        if self.last.1 == b + w {
+        if self.last.1 == b + 2 * w {
             self.last = (INVALID, 0);
         }
         Some(dirty)
@@ -927,6 +956,48 @@ mod tests {
             }
         );
         assert_eq!(c.stats.writebacks, 1);
+    }
+
+    #[test]
+    fn evictions_report_each_victim_with_its_own_dirty_bit() {
+        // every code path (LRU of one and two words, the general path) and both a full and a
+        // partly used last word
+        for ways in [4u32, 8, 12, 16, 32] {
+            for policy in [Replacement::Lru, Replacement::Srrip] {
+                let mut c = Cache::new("t", 4, ways, 1, policy, 1);
+                // lines k * 4 all map to set 0; the odd ones are written after their fill
+                let lines: Vec<u64> = (0..ways as u64).map(|k| k * 4).collect();
+                for &l in &lines {
+                    assert!(c.access(l, false).is_none());
+                    assert!(c.fill(l, 7, false, false).is_none(), "{ways} {policy:?}");
+                }
+                for &l in lines.iter().skip(1).step_by(2) {
+                    assert_eq!(c.access(l, true), Some(7));
+                }
+                for &l in &lines {
+                    assert_eq!(c.peek_dirty(l), Some(l % 8 == 4), "{ways} {policy:?} {l}");
+                }
+                let mut evicted: Vec<(u64, bool)> = (0..ways as u64)
+                    .map(|k| {
+                        let v = c.fill(1000 * 4 + k * 4, 9, false, false);
+                        let v = v.unwrap_or_else(|| panic!("{ways} {policy:?}: no victim"));
+                        (v.line, v.dirty)
+                    })
+                    .collect();
+                evicted.sort_unstable();
+                if policy == Replacement::Lru {
+                    // the least recent go first: exactly the old lines
+                    let want: Vec<_> = lines.iter().map(|&l| (l, l % 8 == 4)).collect();
+                    assert_eq!(evicted, want, "{ways} {policy:?}");
+                }
+                // any policy: an old line is dirty exactly when it was written, a new one clean
+                for &(l, dirty) in &evicted {
+                    assert_eq!(dirty, l < 4000 && l % 8 == 4, "{ways} {policy:?} {l}");
+                }
+                let dirty = evicted.iter().filter(|v| v.1).count() as u64;
+                assert_eq!(c.stats.writebacks, dirty, "{ways} {policy:?}");
+            }
+        }
     }
 
     #[test]

@@ -124,7 +124,9 @@ impl SharedLlc {
 }
 
 impl Uncore for SharedLlc {
-    #[inline]
+    // Inlined into the private levels' miss path: a call there spills and reloads most of
+    // their state around it.
+    #[inline(always)]
     fn read(&mut self, _core: u32, line: u64, now: u64, req: Request) -> (u64, Level) {
         let t = now + self.l3.latency() as u64;
         let prefetch = req == Request::Prefetch;
@@ -275,7 +277,7 @@ impl PrivateCaches {
     /// Fetch the instruction line holding `pc` at `now`.
     #[inline]
     pub fn fetch<U: Uncore>(&mut self, u: &mut U, pc: u64, now: u64) -> Served {
-        self.access(u, true, pc, pc, false, now)
+        self.access::<U, true>(u, pc, pc, false, now)
     }
 
     /// A data access (load or store) by the instruction at `pc`.
@@ -288,23 +290,26 @@ impl PrivateCaches {
         write: bool,
         now: u64,
     ) -> Served {
-        self.access(u, false, pc, addr, write, now)
+        self.access::<U, false>(u, pc, addr, write, now)
     }
 
-    #[inline]
-    fn access<U: Uncore>(
+    /// One demand access, on the instruction side when `INSTR`: a constant, so that each side
+    /// gets its own copy without the tests of which TLB, cache and prefetcher to use. Kept out
+    /// of line: inlined, it would make the cores' per-instruction memory step too big to be
+    /// inlined in turn, and every instruction would pay a call.
+    #[inline(never)]
+    fn access<U: Uncore, const INSTR: bool>(
         &mut self,
         u: &mut U,
-        instr: bool,
         pc: u64,
         addr: u64,
         write: bool,
         now: u64,
     ) -> Served {
-        let tlb_cycles = self.tlbs.translate(addr, instr);
+        let tlb_cycles = self.tlbs.translate(addr, INSTR);
         let t = now + tlb_cycles as u64;
         let line = addr >> 6;
-        let l1 = if instr { &mut self.l1i } else { &mut self.l1d };
+        let l1 = if INSTR { &mut self.l1i } else { &mut self.l1d };
         let hit = l1.access(line, write);
         // The hit path stays small: the miss and the prefetches are out of line.
         let mut served = match hit {
@@ -313,7 +318,7 @@ impl PrivateCaches {
                 level: Level::L1,
                 tlb_cycles,
             },
-            None => self.l1_miss(u, instr, pc, addr, write, t, tlb_cycles),
+            None => self.l1_miss::<U, INSTR>(u, pc, addr, write, t, tlb_cycles),
         };
         if write
             && matches!(served.level, Level::L1 | Level::L2)
@@ -322,9 +327,9 @@ impl PrivateCaches {
             served.ready = served.ready.max(r);
             served.level = Level::Remote;
         }
-        let pf = if instr { &self.pf_l1i } else { &self.pf_l1d };
+        let pf = if INSTR { &self.pf_l1i } else { &self.pf_l1d };
         if pf.trains_on(hit.is_some()) {
-            self.l1_prefetch(u, instr, pc, line, hit.is_some(), t);
+            self.l1_prefetch(u, INSTR, pc, line, hit.is_some(), t);
         }
         served
     }
@@ -332,10 +337,9 @@ impl PrivateCaches {
     /// An L1 demand miss at `t` (after translation): L2 and beyond, then the L1 fill.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn l1_miss<U: Uncore>(
+    fn l1_miss<U: Uncore, const INSTR: bool>(
         &mut self,
         u: &mut U,
-        instr: bool,
         pc: u64,
         addr: u64,
         write: bool,
@@ -343,7 +347,7 @@ impl PrivateCaches {
         tlb_cycles: u32,
     ) -> Served {
         let line = addr >> 6;
-        let l1 = if instr { &mut self.l1i } else { &mut self.l1d };
+        let l1 = if INSTR { &mut self.l1i } else { &mut self.l1d };
         let mut side = L2Side {
             l2: &mut self.l2,
             pf: &mut self.pf_l2,

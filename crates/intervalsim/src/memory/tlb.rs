@@ -47,10 +47,14 @@ impl Tlb {
     }
 }
 
-/// The `N` entries of `v` from `at`, as a fixed-size array (one bound check, unrolled loops).
+/// The `N` entries of `v` from `at`, as a fixed-size array (unrolled loops), for a set base
+/// `at` of an `N`-way TLB: a multiple of `N` below `v.len()`, so no bound check is needed.
 #[inline(always)]
 fn fixed<const N: usize>(v: &mut [u64], at: usize) -> &mut [u64; N] {
-    (&mut v[at..at + N]).try_into().expect("N ways per set")
+    debug_assert!(at + N <= v.len());
+    // SAFETY: `at` is `set * N` with `set < sets` and `v.len() == sets * N`; `[u64; N]` has
+    // the layout of N consecutive `u64`s.
+    unsafe { &mut *(v.as_mut_ptr().add(at) as *mut [u64; N]) }
 }
 
 /// Shift the entries before `page` (all of them when it is absent) one place back and put
