@@ -130,7 +130,9 @@ impl Latencies {
 /// nobody waits for them). For an instruction that reads memory, returns when its result is
 /// ready (the slowest read, plus the operation's own latency for arithmetic with a memory
 /// operand), the level that served that read and its translation cycles; `None` otherwise.
-#[inline]
+// Always inlined: both core models call it once per instruction, and the data side's access
+// path inlined into it would otherwise tip it over the inlining threshold.
+#[inline(always)]
 pub(crate) fn access_memory<U: Uncore>(
     mem: &mut crate::memory::PrivateCaches,
     u: &mut U,

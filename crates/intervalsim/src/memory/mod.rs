@@ -294,10 +294,8 @@ impl PrivateCaches {
     }
 
     /// One demand access, on the instruction side when `INSTR`: a constant, so that each side
-    /// gets its own copy without the tests of which TLB, cache and prefetcher to use. Kept out
-    /// of line: inlined, it would make the cores' per-instruction memory step too big to be
-    /// inlined in turn, and every instruction would pay a call.
-    #[inline(never)]
+    /// gets its own copy without the tests of which TLB, cache and prefetcher to use.
+    #[inline]
     fn access<U: Uncore, const INSTR: bool>(
         &mut self,
         u: &mut U,
