@@ -32,7 +32,20 @@ use crate::stats::{Component, CoreStats, CpiStack};
 
 /// Functional-unit class of an instruction that does not access memory, by [`Kind`]: ALU (0),
 /// multiply/divide (1), floating point (2). Loads and stores use classes 3 and 4.
-const FU_OF_KIND: [usize; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+const FU_OF_KIND: [u8; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+
+/// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
+/// single lookup serves the latency, unit class and serialisation tests.
+#[derive(Clone, Copy, Debug, Default)]
+struct KindInfo {
+    /// Execution latency.
+    lat: u32,
+    /// Functional-unit class when the instruction does not access memory.
+    fu: u8,
+    /// Waits for all older instructions and holds younger ones back ([`Kind::Serial`],
+    /// [`Kind::Sync`]).
+    serial: bool,
+}
 
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
 /// constant so that masked indices need no bounds checks.
@@ -114,6 +127,8 @@ struct FuClass {
 /// Interval-model core.
 pub struct IntervalCore {
     width: u32,
+    /// Latency, unit class and serialisation by [`Kind`].
+    kinds: [KindInfo; 10],
     lat: Latencies,
     penalty: u64,
     btb_penalty: u64,
@@ -156,9 +171,30 @@ pub struct IntervalCore {
 impl IntervalCore {
     /// Core number `id` of configuration `c`.
     pub fn new(id: u32, c: &Config) -> IntervalCore {
+        let lat = Latencies::new(c);
+        let mut kinds = [KindInfo::default(); 10];
+        for kind in [
+            Kind::Int,
+            Kind::Mul,
+            Kind::Div,
+            Kind::Fp,
+            Kind::Load,
+            Kind::Store,
+            Kind::Branch,
+            Kind::Serial,
+            Kind::Sync,
+            Kind::Other,
+        ] {
+            kinds[kind as usize] = KindInfo {
+                lat: lat.of(kind),
+                fu: FU_OF_KIND[kind as usize],
+                serial: matches!(kind, Kind::Serial | Kind::Sync),
+            };
+        }
         IntervalCore {
             width: c.core.dispatch_width,
-            lat: Latencies::new(c),
+            kinds,
+            lat,
             penalty: c.bpred.mispredict_penalty as u64,
             btb_penalty: c.bpred.btb_miss_penalty as u64,
             l1i_lat: c.l1i.latency as u64,
@@ -250,6 +286,8 @@ impl IntervalCore {
             }
             self.buf.buf = buf;
             self.buf.pos = k;
+            // Counted per batch rather than per record.
+            self.instrs += (k - start) as u64;
             n += (k - start) as u64;
         }
         Ok(Stop::Instructions)
@@ -264,12 +302,14 @@ impl IntervalCore {
             for ins in &buf[self.buf.pos..self.buf.len] {
                 self.simulate(ins, u);
             }
+            self.instrs += (self.buf.len - self.buf.pos) as u64;
             self.buf.buf = buf;
             self.buf.pos = self.buf.len;
         }
         for ins in records {
             self.simulate(ins, u);
         }
+        self.instrs += records.len() as u64;
     }
 
     #[inline]
@@ -340,6 +380,7 @@ impl IntervalCore {
         self.ret_slots = 0;
     }
 
+    /// Simulate one instruction; the caller counts it in `instrs`.
     #[inline(always)]
     fn simulate<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
         let d = self.width;
@@ -353,6 +394,7 @@ impl IntervalCore {
             self.fe_slots = 0;
         }
         let fe = self.fe_cycle;
+        let info = self.kinds[ins.kind as usize];
         // Classify once: most records have no memory operand, so one test skips the loads
         // and stores paths.
         let has_mem = ins.n_mem != 0;
@@ -392,7 +434,7 @@ impl IntervalCore {
         } else if is_store {
             4
         } else {
-            FU_OF_KIND[ins.kind as usize]
+            info.fu as usize
         };
         let f = &mut self.fu[fu];
         if f.cycle >= disp {
@@ -425,7 +467,7 @@ impl IntervalCore {
         let src_ready = rr[ins.src[0] as usize]
             .max(rr[ins.src[1] as usize])
             .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
-        let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
+        let serial = info.serial;
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
@@ -445,7 +487,7 @@ impl IntervalCore {
         };
 
         // Execute.
-        let mut complete = issue + self.lat.of(ins.kind) as u64;
+        let mut complete = issue + info.lat as u64;
         let mut exec_cause = if waited {
             Component::Depend
         } else {
@@ -514,7 +556,6 @@ impl IntervalCore {
                 }
             }
         }
-        self.instrs += 1;
     }
 
     /// Statistics since the last reset.
