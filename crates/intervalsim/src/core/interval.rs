@@ -34,6 +34,15 @@ use crate::stats::{Component, CoreStats, CpiStack};
 /// multiply/divide (1), floating point (2). Loads and stores use classes 3 and 4.
 const FU_OF_KIND: [u8; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
 
+/// Bits of a record's memory mask: it reads memory (a load, 1 << false) or writes it (a
+/// store, 1 << true).
+const READS: u8 = 1;
+const WRITES: u8 = 2;
+
+/// Functional-unit class of an instruction that accesses memory, by memory mask: reads use
+/// the load units (3) even when they also write, writes alone the store units (4).
+const FU_OF_MEM: [u8; 4] = [0, 3, 4, 3];
+
 /// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
 /// single lookup serves the latency, unit class and serialisation tests.
 #[derive(Clone, Copy, Debug, Default)]
@@ -396,24 +405,22 @@ impl IntervalCore {
         let fe = self.fe_cycle;
         let info = self.kinds[ins.kind as usize];
         // Classify once: most records have no memory operand, so one test skips the loads
-        // and stores paths.
-        let has_mem = ins.n_mem != 0;
-        let (mut is_load, mut is_store) = (false, false);
-        if has_mem {
+        // and stores paths. One read/write mask rather than three flags: fewer values to keep live.
+        let mut rw = 0u8;
+        if ins.n_mem != 0 {
             for m in ins.mem_ops() {
-                is_load |= !m.write;
-                is_store |= m.write;
+                rw |= 1 << m.write as u8;
             }
         }
         // Dispatch: the earliest cycle at or after the front end's with a free ROB (and load
         // or store queue) entry, a free issue-queue entry and a free functional unit. Each
         // limit only raises `disp`, so the stall is applied to the front end once, at the end.
         let mut disp = fe.max(self.rob[self.rob_pos]);
-        if has_mem {
-            if is_load {
+        if rw != 0 {
+            if rw & READS != 0 {
                 disp = disp.max(self.lq[self.lq_pos]);
             }
-            if is_store {
+            if rw & WRITES != 0 {
                 disp = disp.max(self.sq[self.sq_pos]);
             }
         }
@@ -429,13 +436,11 @@ impl IntervalCore {
             }
         }
         // Functional-unit throughput: each class sustains at most `units` per cycle.
-        let fu = if is_load {
-            3
-        } else if is_store {
-            4
+        let fu = if rw == 0 {
+            info.fu
         } else {
-            info.fu as usize
-        };
+            FU_OF_MEM[rw as usize]
+        } as usize;
         let f = &mut self.fu[fu];
         if f.cycle >= disp {
             disp = f.cycle;
@@ -494,8 +499,8 @@ impl IntervalCore {
             disp_cause
         };
         let mut tlb_cycles = 0u64;
-        if has_mem {
-            self.stores += is_store as u64;
+        if rw != 0 {
+            self.stores += (rw & WRITES != 0) as u64;
             if let Some((ready, level, tlb)) =
                 super::access_memory(&mut self.mem, u, &self.lat, ins, issue)
             {
@@ -509,21 +514,6 @@ impl IntervalCore {
         self.reg_ready[ins.dst[1] as usize] = complete;
         self.reg_ready[0] = 0;
         self.max_complete = self.max_complete.max(complete);
-
-        // Branch prediction, at dispatch in program order; redirects apply to younger ones.
-        if ins.branch != BranchKind::None {
-            match self.bpred.predict_update(ins) {
-                Outcome::Correct => {}
-                Outcome::Mispredict => self.redirect(complete + self.penalty, Component::Branch),
-                Outcome::BtbMiss => {
-                    let t = self.fe_cycle + self.btb_penalty;
-                    self.redirect(t, Component::Branch)
-                }
-            }
-        }
-        if serial {
-            self.redirect(complete, Component::Serial);
-        }
 
         // Retire in order, D per cycle; charge empty slots.
         if self.ret_slots >= d {
@@ -540,21 +530,38 @@ impl IntervalCore {
         if self.rob_pos == self.rob.len() {
             self.rob_pos = 0;
         }
-        if has_mem {
-            if is_load {
+        if rw != 0 {
+            if rw & READS != 0 {
                 self.lq[self.lq_pos] = r;
                 self.lq_pos += 1;
                 if self.lq_pos == self.lq.len() {
                     self.lq_pos = 0;
                 }
             }
-            if is_store {
+            if rw & WRITES != 0 {
                 self.sq[self.sq_pos] = r;
                 self.sq_pos += 1;
                 if self.sq_pos == self.sq.len() {
                     self.sq_pos = 0;
                 }
             }
+        }
+
+        // Branch prediction, at dispatch in program order; redirects apply to younger ones.
+        // It comes after retirement, which it does not affect, so that fewer values stay live
+        // across the predictor call.
+        if ins.branch != BranchKind::None {
+            match self.bpred.predict_update(ins) {
+                Outcome::Correct => {}
+                Outcome::Mispredict => self.redirect(complete + self.penalty, Component::Branch),
+                Outcome::BtbMiss => {
+                    let t = self.fe_cycle + self.btb_penalty;
+                    self.redirect(t, Component::Branch)
+                }
+            }
+        }
+        if serial {
+            self.redirect(complete, Component::Serial);
         }
     }
 
