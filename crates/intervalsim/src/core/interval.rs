@@ -43,6 +43,9 @@ const WRITES: u8 = 2;
 /// the load units (3) even when they also write, writes alone the store units (4).
 const FU_OF_MEM: [u8; 4] = [0, 3, 4, 3];
 
+/// Entries of the functional-unit array: the five classes, rounded up to a power of two.
+const FU_SLOTS: usize = 8;
+
 /// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
 /// single lookup serves the latency, unit class and serialisation tests.
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,8 +171,9 @@ pub struct IntervalCore {
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
-    /// Per functional-unit class: ALU, multiply/divide, FP, load, store.
-    fu: [FuClass; 5],
+    /// Per functional-unit class: ALU, multiply/divide, FP, load, store; padded with
+    /// unused entries to [`FU_SLOTS`] so that a masked index needs no bounds check.
+    fu: [FuClass; FU_SLOTS],
     start_cycle: u64,
     instrs: u64,
     loads: u64,
@@ -233,6 +237,9 @@ impl IntervalCore {
                 c.core.fp_units,
                 c.core.load_units,
                 c.core.store_units,
+                1,
+                1,
+                1,
             ]
             .map(|units| FuClass {
                 cycle: 0,
@@ -441,7 +448,7 @@ impl IntervalCore {
         } else {
             FU_OF_MEM[rw as usize]
         } as usize;
-        let f = &mut self.fu[fu];
+        let f = &mut self.fu[fu & (FU_SLOTS - 1)];
         if f.cycle >= disp {
             disp = f.cycle;
         } else {
