@@ -32,7 +32,32 @@ use crate::stats::{Component, CoreStats, CpiStack};
 
 /// Functional-unit class of an instruction that does not access memory, by [`Kind`]: ALU (0),
 /// multiply/divide (1), floating point (2). Loads and stores use classes 3 and 4.
-const FU_OF_KIND: [usize; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+const FU_OF_KIND: [u8; 10] = [0, 1, 1, 2, 0, 0, 0, 0, 0, 0];
+
+/// Bits of a record's memory mask: it reads memory (a load, 1 << false) or writes it (a
+/// store, 1 << true).
+const READS: u8 = 1;
+const WRITES: u8 = 2;
+
+/// Functional-unit class of an instruction that accesses memory, by memory mask: reads use
+/// the load units (3) even when they also write, writes alone the store units (4).
+const FU_OF_MEM: [u8; 4] = [0, 3, 4, 3];
+
+/// Entries of the functional-unit array: the five classes, rounded up to a power of two.
+const FU_SLOTS: usize = 8;
+
+/// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
+/// single lookup serves the latency, unit class and serialisation tests.
+#[derive(Clone, Copy, Debug, Default)]
+struct KindInfo {
+    /// Execution latency.
+    lat: u32,
+    /// Functional-unit class when the instruction does not access memory.
+    fu: u8,
+    /// Waits for all older instructions and holds younger ones back ([`Kind::Serial`],
+    /// [`Kind::Sync`]).
+    serial: bool,
+}
 
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
 /// constant so that masked indices need no bounds checks.
@@ -114,6 +139,8 @@ struct FuClass {
 /// Interval-model core.
 pub struct IntervalCore {
     width: u32,
+    /// Latency, unit class and serialisation by [`Kind`].
+    kinds: [KindInfo; 10],
     lat: Latencies,
     penalty: u64,
     btb_penalty: u64,
@@ -144,8 +171,9 @@ pub struct IntervalCore {
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
-    /// Per functional-unit class: ALU, multiply/divide, FP, load, store.
-    fu: [FuClass; 5],
+    /// Per functional-unit class: ALU, multiply/divide, FP, load, store; padded with
+    /// unused entries to [`FU_SLOTS`] so that a masked index needs no bounds check.
+    fu: [FuClass; FU_SLOTS],
     start_cycle: u64,
     instrs: u64,
     loads: u64,
@@ -156,9 +184,30 @@ pub struct IntervalCore {
 impl IntervalCore {
     /// Core number `id` of configuration `c`.
     pub fn new(id: u32, c: &Config) -> IntervalCore {
+        let lat = Latencies::new(c);
+        let mut kinds = [KindInfo::default(); 10];
+        for kind in [
+            Kind::Int,
+            Kind::Mul,
+            Kind::Div,
+            Kind::Fp,
+            Kind::Load,
+            Kind::Store,
+            Kind::Branch,
+            Kind::Serial,
+            Kind::Sync,
+            Kind::Other,
+        ] {
+            kinds[kind as usize] = KindInfo {
+                lat: lat.of(kind),
+                fu: FU_OF_KIND[kind as usize],
+                serial: matches!(kind, Kind::Serial | Kind::Sync),
+            };
+        }
         IntervalCore {
             width: c.core.dispatch_width,
-            lat: Latencies::new(c),
+            kinds,
+            lat,
             penalty: c.bpred.mispredict_penalty as u64,
             btb_penalty: c.bpred.btb_miss_penalty as u64,
             l1i_lat: c.l1i.latency as u64,
@@ -188,6 +237,9 @@ impl IntervalCore {
                 c.core.fp_units,
                 c.core.load_units,
                 c.core.store_units,
+                1,
+                1,
+                1,
             ]
             .map(|units| FuClass {
                 cycle: 0,
@@ -250,6 +302,8 @@ impl IntervalCore {
             }
             self.buf.buf = buf;
             self.buf.pos = k;
+            // Counted per batch rather than per record.
+            self.instrs += (k - start) as u64;
             n += (k - start) as u64;
         }
         Ok(Stop::Instructions)
@@ -264,12 +318,14 @@ impl IntervalCore {
             for ins in &buf[self.buf.pos..self.buf.len] {
                 self.simulate(ins, u);
             }
+            self.instrs += (self.buf.len - self.buf.pos) as u64;
             self.buf.buf = buf;
             self.buf.pos = self.buf.len;
         }
         for ins in records {
             self.simulate(ins, u);
         }
+        self.instrs += records.len() as u64;
     }
 
     #[inline]
@@ -340,6 +396,7 @@ impl IntervalCore {
         self.ret_slots = 0;
     }
 
+    /// Simulate one instruction; the caller counts it in `instrs`.
     #[inline(always)]
     fn simulate<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
         let d = self.width;
@@ -353,25 +410,24 @@ impl IntervalCore {
             self.fe_slots = 0;
         }
         let fe = self.fe_cycle;
+        let info = self.kinds[ins.kind as usize];
         // Classify once: most records have no memory operand, so one test skips the loads
-        // and stores paths.
-        let has_mem = ins.n_mem != 0;
-        let (mut is_load, mut is_store) = (false, false);
-        if has_mem {
+        // and stores paths. One read/write mask rather than three flags: fewer values to keep live.
+        let mut rw = 0u8;
+        if ins.n_mem != 0 {
             for m in ins.mem_ops() {
-                is_load |= !m.write;
-                is_store |= m.write;
+                rw |= 1 << m.write as u8;
             }
         }
         // Dispatch: the earliest cycle at or after the front end's with a free ROB (and load
         // or store queue) entry, a free issue-queue entry and a free functional unit. Each
         // limit only raises `disp`, so the stall is applied to the front end once, at the end.
         let mut disp = fe.max(self.rob[self.rob_pos]);
-        if has_mem {
-            if is_load {
+        if rw != 0 {
+            if rw & READS != 0 {
                 disp = disp.max(self.lq[self.lq_pos]);
             }
-            if is_store {
+            if rw & WRITES != 0 {
                 disp = disp.max(self.sq[self.sq_pos]);
             }
         }
@@ -387,14 +443,12 @@ impl IntervalCore {
             }
         }
         // Functional-unit throughput: each class sustains at most `units` per cycle.
-        let fu = if is_load {
-            3
-        } else if is_store {
-            4
+        let fu = if rw == 0 {
+            info.fu
         } else {
-            FU_OF_KIND[ins.kind as usize]
-        };
-        let f = &mut self.fu[fu];
+            FU_OF_MEM[rw as usize]
+        } as usize;
+        let f = &mut self.fu[fu & (FU_SLOTS - 1)];
         if f.cycle >= disp {
             disp = f.cycle;
         } else {
@@ -425,7 +479,7 @@ impl IntervalCore {
         let src_ready = rr[ins.src[0] as usize]
             .max(rr[ins.src[1] as usize])
             .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
-        let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
+        let serial = info.serial;
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
@@ -445,15 +499,15 @@ impl IntervalCore {
         };
 
         // Execute.
-        let mut complete = issue + self.lat.of(ins.kind) as u64;
+        let mut complete = issue + info.lat as u64;
         let mut exec_cause = if waited {
             Component::Depend
         } else {
             disp_cause
         };
         let mut tlb_cycles = 0u64;
-        if has_mem {
-            self.stores += is_store as u64;
+        if rw != 0 {
+            self.stores += (rw & WRITES != 0) as u64;
             if let Some((ready, level, tlb)) =
                 super::access_memory(&mut self.mem, u, &self.lat, ins, issue)
             {
@@ -467,21 +521,6 @@ impl IntervalCore {
         self.reg_ready[ins.dst[1] as usize] = complete;
         self.reg_ready[0] = 0;
         self.max_complete = self.max_complete.max(complete);
-
-        // Branch prediction, at dispatch in program order; redirects apply to younger ones.
-        if ins.branch != BranchKind::None {
-            match self.bpred.predict_update(ins) {
-                Outcome::Correct => {}
-                Outcome::Mispredict => self.redirect(complete + self.penalty, Component::Branch),
-                Outcome::BtbMiss => {
-                    let t = self.fe_cycle + self.btb_penalty;
-                    self.redirect(t, Component::Branch)
-                }
-            }
-        }
-        if serial {
-            self.redirect(complete, Component::Serial);
-        }
 
         // Retire in order, D per cycle; charge empty slots.
         if self.ret_slots >= d {
@@ -498,15 +537,15 @@ impl IntervalCore {
         if self.rob_pos == self.rob.len() {
             self.rob_pos = 0;
         }
-        if has_mem {
-            if is_load {
+        if rw != 0 {
+            if rw & READS != 0 {
                 self.lq[self.lq_pos] = r;
                 self.lq_pos += 1;
                 if self.lq_pos == self.lq.len() {
                     self.lq_pos = 0;
                 }
             }
-            if is_store {
+            if rw & WRITES != 0 {
                 self.sq[self.sq_pos] = r;
                 self.sq_pos += 1;
                 if self.sq_pos == self.sq.len() {
@@ -514,7 +553,23 @@ impl IntervalCore {
                 }
             }
         }
-        self.instrs += 1;
+
+        // Branch prediction, at dispatch in program order; redirects apply to younger ones.
+        // It comes after retirement, which it does not affect, so that fewer values stay live
+        // across the predictor call.
+        if ins.branch != BranchKind::None {
+            match self.bpred.predict_update(ins) {
+                Outcome::Correct => {}
+                Outcome::Mispredict => self.redirect(complete + self.penalty, Component::Branch),
+                Outcome::BtbMiss => {
+                    let t = self.fe_cycle + self.btb_penalty;
+                    self.redirect(t, Component::Branch)
+                }
+            }
+        }
+        if serial {
+            self.redirect(complete, Component::Serial);
+        }
     }
 
     /// Statistics since the last reset.
