@@ -32,6 +32,17 @@ fn fingerprint(line: u64) -> u64 {
     line.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57
 }
 
+/// The metadata word and the fingerprint byte of a freshly filled way (both install paths
+/// write these, so the encoding lives in one place).
+#[inline(always)]
+fn filled_way(line: u64, ready: u64, dirty: bool, prefetch: bool) -> (u64, u64) {
+    let meta = ready.min(READY_MASK)
+        | if dirty { DIRTY } else { 0 }
+        | if prefetch { PREFETCHED } else { 0 };
+    let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
+    (meta, byte)
+}
+
 /// LRU update of one set's replacement words: every rank below the touched way's ages by one,
 /// the touched way becomes rank 0. Ranks are < 64, so the per-byte subtraction never borrows
 /// across bytes (padding bytes past the last way age too but stay below the ranks that age them).
@@ -643,7 +654,6 @@ impl Cache {
         prefetch: bool,
         clean_victims: bool,
     ) -> Option<Victim> {
-        let ready = ready.min(READY_MASK);
         let set = (line & self.set_mask) as usize;
         let b = set * self.stride;
         let f = 2 * set * N;
@@ -659,10 +669,9 @@ impl Cache {
         } else {
             None
         };
+        let (meta, byte) = filled_way(line, ready, dirty, prefetch);
         *self.tag_at_mut(ti) = line;
-        *self.tag_at_mut(ti + 1) =
-            ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
-        let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
+        *self.tag_at_mut(ti + 1) = meta;
         fixed_in_mut::<N>(&mut self.fps, f)[w / 8] = (fpw & !(0xff << sh)) | (byte << sh);
         self.last = (line, ti);
         if prefetch {
@@ -687,7 +696,6 @@ impl Cache {
         prefetch: bool,
         clean_victims: bool,
     ) -> Option<Victim> {
-        let ready = ready.min(READY_MASK);
         let b = self.base(line);
         let rb = self.rbase(line);
         let w = self.victim_way(b, rb);
@@ -701,12 +709,11 @@ impl Cache {
             was_dirty,
             self.data[ti] != INVALID && self.data[ti + 1] & DIRTY != 0
         );
+        let (meta, byte) = filled_way(line, ready, dirty, prefetch);
         self.data[ti] = line;
-        let byte = fingerprint(line) | if dirty { 0x80 } else { 0 };
         self.fps[fi] = (self.fps[fi] & !(0xff << sh)) | (byte << sh);
         self.last = (line, ti);
-        self.data[ti + 1] =
-            ready | if dirty { DIRTY } else { 0 } | if prefetch { PREFETCHED } else { 0 };
+        self.data[ti + 1] = meta;
         if prefetch {
             self.stats.prefetches += 1;
         }
