@@ -48,7 +48,7 @@ const FU_SLOTS: usize = 8;
 
 /// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
 /// single lookup serves the latency, unit class and serialisation tests.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct KindInfo {
     /// Execution latency.
     lat: u32,
@@ -185,25 +185,14 @@ impl IntervalCore {
     /// Core number `id` of configuration `c`.
     pub fn new(id: u32, c: &Config) -> IntervalCore {
         let lat = Latencies::new(c);
-        let mut kinds = [KindInfo::default(); 10];
-        for kind in [
-            Kind::Int,
-            Kind::Mul,
-            Kind::Div,
-            Kind::Fp,
-            Kind::Load,
-            Kind::Store,
-            Kind::Branch,
-            Kind::Serial,
-            Kind::Sync,
-            Kind::Other,
-        ] {
-            kinds[kind as usize] = KindInfo {
+        let kinds = std::array::from_fn(|i| {
+            let kind = Kind::from_u8(i as u8).expect("a Kind for every table entry");
+            KindInfo {
                 lat: lat.of(kind),
-                fu: FU_OF_KIND[kind as usize],
+                fu: FU_OF_KIND[i],
                 serial: matches!(kind, Kind::Serial | Kind::Sync),
-            };
-        }
+            }
+        });
         IntervalCore {
             width: c.core.dispatch_width,
             kinds,
@@ -661,7 +650,7 @@ mod tests {
             reference.insert(at, t);
             assert_eq!(w.len, reference.len());
         }
-        while let Some(m) = (!reference.is_empty()).then(|| reference.remove(0)) {
+        for m in reference.drain(..) {
             assert_eq!(w.pop_min(), m);
         }
         assert_eq!(w.len, 0);
