@@ -334,7 +334,6 @@ impl PrivateCaches {
 
     /// An L1 demand miss at `t` (after translation): L2 and beyond, then the L1 fill.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn l1_miss<U: Uncore, const INSTR: bool>(
         &mut self,
         u: &mut U,
