@@ -133,6 +133,11 @@ pub fn write_file(
     write_file_version(path, stream, limit, thread, VERSION)
 }
 
+/// [`VERSIONS`] as text for error messages ("1, 2, 3").
+fn versions_list() -> String {
+    VERSIONS.map(|v| v.to_string()).join(", ")
+}
+
 /// [`write_file`] in a given format version (1, 2 or 3), e.g. for readers that predate the
 /// current one.
 pub fn write_file_version(
@@ -145,7 +150,10 @@ pub fn write_file_version(
     if !VERSIONS.contains(&version) {
         return Err(TraceError::Format {
             path: path.display().to_string(),
-            detail: format!("cannot write compact format version {version} (versions: 1, 2, 3)"),
+            detail: format!(
+                "cannot write compact format version {version} (versions: {})",
+                versions_list()
+            ),
         });
     }
     let io = |p: &Path, source| TraceError::Io {
@@ -575,7 +583,8 @@ impl<R: Read> CompactReader<R> {
                 return Err(TraceError::Format {
                     path: path.into(),
                     detail: format!(
-                        "format version {version} at byte offset 8 is not supported (this build reads versions 1, 2 and 3)"
+                        "format version {version} at byte offset 8 is not supported (this build reads versions {})",
+                        versions_list()
                     ),
                 });
             }
