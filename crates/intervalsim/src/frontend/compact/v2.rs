@@ -113,6 +113,18 @@ impl Shape {
         self.tmpl.mem[k].addr = addr;
     }
 
+    /// Write the record of this shape at `pc` with outcome `taken` into `o` (addresses already
+    /// advanced; a direct target relative to `pc`); returns the next record's pc. The
+    /// template goes as one block copy (a few wide moves), then the dynamic fields.
+    #[inline(always)]
+    fn emit(&self, o: &mut Instr, pc: u64, taken: bool) -> u64 {
+        std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&self.tmpl));
+        o.pc = pc;
+        o.target = pc.wrapping_add(self.tmpl.target) & self.tmask;
+        o.taken = taken;
+        o.next_pc()
+    }
+
     /// [`Shape::advance`] to the predicted address (the delta is the stride, so only the last
     /// delta and the address change).
     #[inline(always)]
@@ -276,12 +288,7 @@ impl Tables {
             for j in 0..nm {
                 shape.advance_predicted(j);
             }
-            // One block copy of the template (a few wide moves), then the dynamic fields.
-            std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&shape.tmpl));
-            o.pc = next_pc;
-            o.target = next_pc.wrapping_add(shape.tmpl.target) & shape.tmask;
-            o.taken = slot.taken;
-            next_pc = o.next_pc();
+            next_pc = shape.emit(o, next_pc, slot.taken);
             ctx = shape.salt;
             n += 1;
         }
@@ -684,7 +691,6 @@ impl Tables {
                     taken,
                 };
             }
-            let pc = next_pc;
             let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
             if head & ADDR_PREDICTED != 0 {
                 for k in 0..nm {
@@ -697,14 +703,7 @@ impl Tables {
                     shape.advance(k, shape.predict(k).wrapping_add(unzigzag(e) as u64));
                 }
             }
-            let target = pc.wrapping_add(shape.tmpl.target) & shape.tmask;
-            // The template (addresses already advanced) as one block copy, which compiles to
-            // a few wide moves, then the dynamic fields.
-            std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&shape.tmpl));
-            o.pc = pc;
-            o.target = target;
-            o.taken = taken;
-            next_pc = o.next_pc();
+            next_pc = shape.emit(o, next_pc, taken);
             ctx = shape.salt;
             pos += p;
             n += 1;
