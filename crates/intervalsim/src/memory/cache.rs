@@ -159,6 +159,14 @@ pub struct Cache {
     /// Last line hit and its way's tag index: a repeated hit on the most recently used line
     /// changes no replacement state, so it skips the set scan.
     last: (u64, usize),
+    /// Per set, its most recently used line and that line's tag index, or `INVALID` — only
+    /// for a first-level cache (see [`Cache::with_set_mru`]; empty otherwise), and read only
+    /// when its sets are LRU ones.
+    /// A hit on a set's most recent line changes no replacement state, so it skips the
+    /// fingerprint search: instruction fetches move from line to line and revisit loops'
+    /// lines, and data accesses alternate between lines of different sets, so most hits are
+    /// on their set's most recent line but not on the last line accessed.
+    mru: Vec<(u64, usize)>,
     /// Which code path serves lookups and fills (chosen once, from policy and ways).
     shape: Shape,
     /// `ways - 1` in every byte: the LRU victim's rank.
@@ -251,6 +259,7 @@ impl Cache {
             rng: 0x2545_f491_4f6c_dd1d,
             mshr: vec![0; mshrs.max(1) as usize],
             last: (INVALID, 0),
+            mru: Vec::new(),
             stats: CacheStats::default(),
         }
     }
@@ -266,6 +275,14 @@ impl Cache {
             c.replacement,
             c.mshrs,
         )
+    }
+
+    /// Keep each set's most recent line (a first-level cache: see `mru`; it serves lookups
+    /// when the sets are LRU ones of up to 16 ways). Such a cache is then accessed through
+    /// [`Cache::access_mru`] and filled through [`Cache::fill_absent_mru`] only.
+    pub fn with_set_mru(mut self) -> Cache {
+        self.mru = vec![(INVALID, 0); self.set_mask as usize + 1];
+        self
     }
 
     /// The cache's name ("l1d", …).
@@ -554,6 +571,65 @@ impl Cache {
         hit
     }
 
+    /// [`Cache::access`] for a cache built [`Cache::with_set_mru`]: a hit on the set's most
+    /// recent line needs no search and no replacement update.
+    #[inline(always)]
+    pub fn access_mru(&mut self, line: u64, write: bool) -> Option<u64> {
+        match self.shape {
+            Shape::Lru1 => self.access_mru_in::<1>(line, write),
+            Shape::Lru2 => self.access_mru_in::<2>(line, write),
+            Shape::General => self.access(line, write),
+        }
+    }
+
+    /// [`Cache::access_mru`] for LRU sets of `N` words.
+    #[inline(always)]
+    fn access_mru_in<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
+        if write {
+            self.stats.writes += 1;
+        } else {
+            self.stats.reads += 1;
+        }
+        let set = (line & self.set_mask) as usize;
+        debug_assert!(set < self.mru.len());
+        // SAFETY: `with_set_mru` gave the cache one entry per set.
+        let (mru_line, ti) = unsafe { *self.mru.get_unchecked(set) };
+        if mru_line == line {
+            // (every fill and invalidation of the cache keeps `mru` true, so no tag check)
+            debug_assert_eq!(self.tag_at(ti), line);
+            return Some(self.hit(line, ti, write));
+        }
+        let hit = self.lookup_lru::<N>(line, write);
+        if hit.is_some() {
+            // SAFETY: as above.
+            unsafe { *self.mru.get_unchecked_mut(set) = self.last };
+        } else if write {
+            self.stats.write_misses += 1;
+        } else {
+            self.stats.read_misses += 1;
+        }
+        hit
+    }
+
+    /// [`Cache::fill_absent`] for a cache built [`Cache::with_set_mru`]: the filled line
+    /// becomes its set's most recent one.
+    #[inline(always)]
+    pub fn fill_absent_mru(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+    ) -> Option<Victim> {
+        let v = self.fill_absent(line, ready, dirty, prefetch);
+        let set = (line & self.set_mask) as usize;
+        debug_assert!(set < self.mru.len());
+        // SAFETY: `with_set_mru` gave the cache one entry per set. The install left `last` at
+        // the filled line and its tag index.
+        unsafe { *self.mru.get_unchecked_mut(set) = self.last };
+        v
+    }
+
     /// [`Cache::access`] past the last-line check, for LRU sets of `N` words.
     #[inline(always)]
     fn lookup_lru<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
@@ -839,6 +915,11 @@ impl Cache {
         if self.last.1 == b + 2 * w {
             self.last = (INVALID, 0);
         }
+        if let Some(m) = self.mru.get_mut((line & self.set_mask) as usize)
+            && m.1 == b + 2 * w
+        {
+            *m = (INVALID, 0);
+        }
         Some(dirty)
     }
 }
@@ -947,6 +1028,52 @@ mod tests {
                 filled(&mut c, l);
             }
             assert_eq!(c.stats.read_misses, 0, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn set_mru_lookups_match_plain_ones() {
+        // The same accesses, fills and invalidations through the per-set memo and without it
+        // give the same hits, ready times, victims and counters, for every policy and shape.
+        for (ways, policy) in [
+            (4, Replacement::Lru),
+            (8, Replacement::Lru),
+            (12, Replacement::Lru),
+            (16, Replacement::Lru),
+            (24, Replacement::Lru),
+            (8, Replacement::TreePlru),
+            (8, Replacement::Srrip),
+            (6, Replacement::Random),
+        ] {
+            let mut plain = Cache::new("p", 4, ways, 1, policy, 1);
+            let mut memo = Cache::new("m", 4, ways, 1, policy, 1).with_set_mru();
+            let mut x = 7u64;
+            for t in 0..20_000u64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // a few hot lines revisited often, and a wider pool that forces evictions
+                let line = if x >> 63 == 0 {
+                    (x >> 40) % 6
+                } else {
+                    (x >> 40) % (4 * ways as u64 * 2)
+                };
+                let write = (x >> 20) & 3 == 0;
+                if (x >> 24).is_multiple_of(50) {
+                    assert_eq!(plain.invalidate(line), memo.invalidate(line));
+                    continue;
+                }
+                let (a, b) = (plain.access(line, write), memo.access_mru(line, write));
+                assert_eq!(a, b, "{ways} ways {policy:?}, step {t}, line {line}");
+                if a.is_none() {
+                    let prefetch = (x >> 30) & 7 == 0;
+                    assert_eq!(
+                        plain.fill_absent(line, t, write, prefetch),
+                        memo.fill_absent_mru(line, t, write, prefetch)
+                    );
+                }
+            }
+            assert_eq!(plain.stats, memo.stats);
         }
     }
 

@@ -264,8 +264,8 @@ impl PrivateCaches {
     pub fn new(core: u32, c: &Config) -> PrivateCaches {
         PrivateCaches {
             core,
-            l1i: Cache::from_config("l1i", &c.l1i),
-            l1d: Cache::from_config("l1d", &c.l1d),
+            l1i: Cache::from_config("l1i", &c.l1i).with_set_mru(),
+            l1d: Cache::from_config("l1d", &c.l1d).with_set_mru(),
             l2: Cache::from_config("l2", &c.l2),
             tlbs: Tlbs::new(c),
             pf_l1i: Prefetcher::new(c.l1i.prefetcher, c.l1i.prefetch_degree),
@@ -308,7 +308,7 @@ impl PrivateCaches {
         let t = now + tlb_cycles as u64;
         let line = addr >> 6;
         let l1 = if INSTR { &mut self.l1i } else { &mut self.l1d };
-        let hit = l1.access(line, write);
+        let hit = l1.access_mru(line, write);
         // The hit path stays small: the miss and the prefetches are out of line.
         let mut served = match hit {
             Some(r) => Served {
@@ -359,7 +359,7 @@ impl PrivateCaches {
         };
         let (ready, level) = side.read(u, pc, line, start + l1.latency() as u64, req);
         l1.mshr_release(slot, ready);
-        if let Some(v) = l1.fill_absent(line, ready, write, false)
+        if let Some(v) = l1.fill_absent_mru(line, ready, write, false)
             && v.dirty
         {
             side.writeback(u, v.line, ready);
@@ -402,7 +402,7 @@ impl PrivateCaches {
             let Some(slot) = l1.mshr_free(t) else { break };
             let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
             l1.mshr_release(slot, ready);
-            if let Some(v) = l1.fill_absent(c, ready, false, true)
+            if let Some(v) = l1.fill_absent_mru(c, ready, false, true)
                 && v.dirty
             {
                 side.writeback(u, v.line, ready);
