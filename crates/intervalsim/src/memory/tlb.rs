@@ -122,8 +122,19 @@ impl Tlbs {
     /// beyond the first-level TLB hit latency, which is hidden in the cache access.
     #[inline]
     pub fn translate(&mut self, addr: u64, instr: bool) -> u32 {
+        if instr {
+            self.translate_side::<true>(addr)
+        } else {
+            self.translate_side::<false>(addr)
+        }
+    }
+
+    /// [`Tlbs::translate`] for one side, a constant: each side gets its own copy without the
+    /// tests of which TLB and counters to use.
+    #[inline(never)]
+    pub fn translate_side<const INSTR: bool>(&mut self, addr: u64) -> u32 {
         let page = addr >> self.page_shift;
-        let l1 = if instr {
+        let l1 = if INSTR {
             self.stats.itlb_accesses += 1;
             &mut self.itlb
         } else {
@@ -131,14 +142,14 @@ impl Tlbs {
             &mut self.dtlb
         };
         let l1_lat = l1.latency;
-        if self.last_page[instr as usize] == page {
+        if self.last_page[INSTR as usize] == page {
             return l1_lat;
         }
-        self.last_page[instr as usize] = page;
+        self.last_page[INSTR as usize] = page;
         if l1.lookup_fill(page) {
             return l1_lat;
         }
-        self.translate_miss(page, instr, l1_lat)
+        self.translate_miss(page, INSTR, l1_lat)
     }
 
     /// A first-level TLB miss: the STLB, and on its miss the page walk.
