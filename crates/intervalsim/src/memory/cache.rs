@@ -12,6 +12,10 @@
 //! tag and metadata, instead of rows of tags: this matters when the simulated LLC is bigger than the
 //! host's caches. The set index is `line & (sets - 1)`.
 //!
+//! A hit on the most recently used line of an LRU set changes no replacement state, so such hits
+//! skip the search: every cache remembers the last line it hit or filled, and a first-level cache
+//! ([`Cache::with_set_mru`]) each set's most recent line.
+//!
 //! A line whose fill has not completed yet is present with a future ready time, so a second
 //! access to a line in flight waits for it (a hit under miss) instead of counting as a fast hit.
 
