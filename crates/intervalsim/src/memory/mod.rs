@@ -304,7 +304,11 @@ impl PrivateCaches {
         write: bool,
         now: u64,
     ) -> Served {
-        let tlb_cycles = self.tlbs.translate_side::<INSTR>(addr);
+        let tlb_cycles = if INSTR {
+            self.tlbs.translate_fetch(addr)
+        } else {
+            self.tlbs.translate_side::<false>(addr)
+        };
         let t = now + tlb_cycles as u64;
         let line = addr >> 6;
         let l1 = if INSTR { &mut self.l1i } else { &mut self.l1d };
