@@ -1031,6 +1031,27 @@ mod tests {
     }
 
     #[test]
+    fn version_3_writes_two_predicted_records_as_a_run() {
+        // Strided loads and a back edge always taken, but an off-stride load every third
+        // iteration: the predicted stretches between those loads are short, and one of two
+        // records is written as a run code of two.
+        let choices: Vec<u8> = (0..60).map(|k| if k % 3 == 0 { 0 } else { 1 }).collect();
+        let v = program_like(&choices);
+        let body = encoded(&v, true);
+        assert!(body.contains(&(0x06 | 1 << 3)), "{body:x?}");
+        let mut r = CompactReader::new(
+            std::io::Cursor::new(file_of(3, &body, v.len() as u64)),
+            "ok",
+        )
+        .unwrap();
+        let back = collect(&mut r, usize::MAX).unwrap();
+        assert_eq!(back.len(), v.len());
+        for (k, (a, b)) in v.iter().zip(&back).enumerate() {
+            assert_eq!(a, b, "record {k}");
+        }
+    }
+
+    #[test]
     fn version_3_runs_span_reads_of_any_size() {
         let mut v = small_loop(700);
         v.extend(varied());

@@ -38,7 +38,9 @@
 //! them is fully predicted and changes the tables as a plain record would: pc = the expected
 //! pc, shape = the pc table's entry for it (a miss is corrupt input), target = the shape's,
 //! taken = the pc-table entry's last outcome, no sync event, every address its prediction. The encoder
-//! writes a stretch of four or more such records as one code, a shorter one as plain records.
+//! writes a stretch of two or more such records as one code, a single one as a plain record
+//! (the decoder reads either way, so files of earlier builds, which wrote stretches of up to
+//! three as plain records, decode the same).
 
 use super::{OnError, unzigzag, zigzag};
 use crate::frontend::{BranchKind, Instr, Kind, MAX_MEM, MemOp, SyncOp};
@@ -69,9 +71,10 @@ const RUN_MASK: u8 = 0b111;
 /// [`RUN_LONG`] means a number `e` follows and the run is `e + RUN_LONG + 1` records.
 const RUN_SHIFT: u8 = 3;
 const RUN_LONG: u8 = 31;
-/// The shortest run written as a run code: switching between the plain and the run loop costs
-/// the decoder about what a few plain one-byte records do.
-const MIN_RUN: u64 = 4;
+/// The shortest run written as a run code. The decoder handles run codes and plain records in
+/// one loop, so a run code costs it little more than a plain record; a run of two already
+/// decodes faster as a code (on a real program's trace), a single record does not.
+const MIN_RUN: u64 = 2;
 
 const SLOTS: usize = 1 << TABLE_BITS;
 
