@@ -634,16 +634,22 @@ impl Tables {
             ..
         } = self;
         let slots = &mut **slots;
-        let (mut next_pc, mut ctx, mut run_left) = (*next_pc_at, *ctx_at, *run_left_at);
+        let (mut next_pc, mut ctx) = (*next_pc_at, *ctx_at);
+        // The run's count stays in memory: it changes once per run, and the plain records need
+        // every register.
+        let run_left = run_left_at;
         let total = out.len();
+        // Records the header announces past the end of `out` (the caller passes at least
+        // `out.len()`), so a run's limit needs no count of the records decoded.
+        let slack = announced.saturating_sub(total as u64);
         // The records still to fill: a slice, not an index, so no count lives in a register.
         let mut rest: &mut [Instr] = out;
         // Records left unfilled when a run stops at corrupt input.
         let mut stopped_at: Option<usize> = None;
         'records: loop {
-            if run_left > 0 {
+            if *run_left > 0 {
                 // Run records: fully predicted, no byte to read.
-                let k = rest.len().min(run_left.min(usize::MAX as u64) as usize);
+                let k = rest.len().min((*run_left).min(usize::MAX as u64) as usize);
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(k);
                 rest = tail;
                 // The iterator alone counts the records (no counter per record).
@@ -656,7 +662,7 @@ impl Tables {
                         // Corrupt input: the reporting decoder names the run code.
                         _ => {
                             let left = it.len() + 1;
-                            run_left -= (k - left) as u64;
+                            *run_left -= (k - left) as u64;
                             stopped_at = Some(left + rest.len());
                             break 'records;
                         }
@@ -668,7 +674,7 @@ impl Tables {
                     next_pc = shape.emit(o, next_pc, slot.taken);
                     ctx = shape.salt;
                 }
-                run_left -= k as u64;
+                *run_left -= k as u64;
             }
             let Some(o) = rest.first_mut() else {
                 break;
@@ -691,10 +697,10 @@ impl Tables {
                         None => break,
                     }
                 };
-                if k > announced - (total - rest.len()) as u64 {
+                if k > slack.saturating_add(rest.len() as u64) {
                     break;
                 }
-                run_left = k;
+                *run_left = k;
                 *run_code_len = len;
                 pos += len;
                 continue;
@@ -742,7 +748,6 @@ impl Tables {
         }
         *next_pc_at = next_pc;
         *ctx_at = ctx;
-        *run_left_at = run_left;
         (pos, total - stopped_at.unwrap_or(rest.len()))
     }
 }
