@@ -38,7 +38,9 @@
 //! them is fully predicted and changes the tables as a plain record would: pc = the expected
 //! pc, shape = the pc table's entry for it (a miss is corrupt input), target = the shape's,
 //! taken = the pc-table entry's last outcome, no sync event, every address its prediction. The encoder
-//! writes a stretch of four or more such records as one code, a shorter one as plain records.
+//! writes a stretch of two or more such records as one code, a single one as a plain record
+//! (the decoder reads either way, so files of earlier builds, which wrote stretches of up to
+//! three as plain records, decode the same).
 
 use super::{OnError, unzigzag, zigzag};
 use crate::frontend::{BranchKind, Instr, Kind, MAX_MEM, MemOp, SyncOp};
@@ -69,9 +71,10 @@ const RUN_MASK: u8 = 0b111;
 /// [`RUN_LONG`] means a number `e` follows and the run is `e + RUN_LONG + 1` records.
 const RUN_SHIFT: u8 = 3;
 const RUN_LONG: u8 = 31;
-/// The shortest run written as a run code: switching between the plain and the run loop costs
-/// the decoder about what a few plain one-byte records do.
-const MIN_RUN: u64 = 4;
+/// The shortest run written as a run code. The decoder handles run codes and plain records in
+/// one loop, so a run code costs it little more than a plain record; a run of two already
+/// decodes faster as a code (on a real program's trace), a single record does not.
+const MIN_RUN: u64 = 2;
 
 const SLOTS: usize = 1 << TABLE_BITS;
 
@@ -84,7 +87,9 @@ struct Slot {
 }
 
 /// A static shape and its address predictors.
+// `repr(C)`: the template first, so a shape's address is its template's.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 struct Shape {
     /// The record as decoded before the dynamic fields: pc 0, `target` the relative offset
     /// (masked by `tmask`), `mem[k].addr` the operand's last address.
@@ -95,6 +100,8 @@ struct Shape {
     salt: u64,
     stride: [u64; MAX_MEM],
     last_delta: [u64; MAX_MEM],
+    /// Whether the template is a branch (a taken record's next pc is its target).
+    branch: bool,
 }
 
 impl Shape {
@@ -119,10 +126,16 @@ impl Shape {
     #[inline(always)]
     fn emit(&self, o: &mut Instr, pc: u64, taken: bool) -> u64 {
         std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&self.tmpl));
+        let target = pc.wrapping_add(self.tmpl.target) & self.tmask;
         o.pc = pc;
-        o.target = pc.wrapping_add(self.tmpl.target) & self.tmask;
+        o.target = target;
         o.taken = taken;
-        o.next_pc()
+        // `Instr::next_pc` from the template, not read back from the record.
+        let mut next = pc.wrapping_add(self.tmpl.len as u64);
+        if taken & self.branch {
+            next = target;
+        }
+        next
     }
 
     /// [`Shape::advance`] to the predicted address (the delta is the stride, so only the last
@@ -246,6 +259,7 @@ impl Tables {
             salt: salt(self.next_new),
             stride: [0; MAX_MEM],
             last_delta: [0; MAX_MEM],
+            branch: key.0.kind == Kind::Branch,
         };
         let id = self.next_new;
         if id < self.shapes.len() {
@@ -302,30 +316,6 @@ impl Tables {
     #[inline(always)]
     pub(super) fn pending(&self) -> bool {
         self.run_left > 0
-    }
-
-    /// Start the run whose code is at `buf[pos..]`, if one is there, is readable without
-    /// checks and fits in the `announced` records the header still announces; returns the
-    /// position after the code. Anything else is left to [`decode`].
-    #[inline(always)]
-    fn start_run(&mut self, buf: &[u8], pos: usize, announced: u64) -> Option<usize> {
-        let w = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>())?;
-        let head = w[0];
-        if !self.runs || head & RUN_MASK != RUN || self.shapes.is_empty() {
-            return None;
-        }
-        let (k, len) = if head >> RUN_SHIFT < RUN_LONG {
-            ((head >> RUN_SHIFT) as u64 + 1, 1)
-        } else {
-            let (e, len) = fast_number(w, 1);
-            (e.checked_add(RUN_LONG as u64 + 1)?, 1 + len)
-        };
-        if k > announced {
-            return None;
-        }
-        self.run_left = k;
-        self.run_code_len = len;
-        Some(pos + len)
     }
 }
 
@@ -617,7 +607,15 @@ impl Tables {
     /// table or by id, and no explicit target or sync event. `announced` is the count of
     /// records the header still announces. Stops before the first other record, which
     /// [`decode`] then handles; returns the new position and the records decoded.
-    #[inline(always)]
+    ///
+    /// Run codes and plain records are handled in one loop with all state in locals: real
+    /// programs switch between the two every few records, and a call per switch cost as much
+    /// as the records themselves. Such a record cannot be malformed once its shape is found
+    /// (every number is readable).
+    #[allow(clippy::needless_range_loop)]
+    // `k` indexes two arrays of the shape
+    // Not inlined: a loop of its own keeps its state in registers, not spilled by the reader's.
+    #[inline(never)]
     pub(super) fn decode_run(
         &mut self,
         buf: &[u8],
@@ -625,47 +623,87 @@ impl Tables {
         out: &mut [Instr],
         announced: u64,
     ) -> (usize, usize) {
-        let mut n = 0;
-        loop {
-            n += self.replay(&mut out[n..]);
-            if self.run_left > 0 {
-                // The output is full, or the run is corrupt (the reporting decoder says so).
+        let Tables {
+            slots,
+            shapes,
+            next_pc: next_pc_at,
+            ctx: ctx_at,
+            runs,
+            run_left: run_left_at,
+            run_code_len,
+            ..
+        } = self;
+        let slots = &mut **slots;
+        let (mut next_pc, mut ctx) = (*next_pc_at, *ctx_at);
+        // The run's count stays in memory: it changes once per run, and the plain records need
+        // every register.
+        let run_left = run_left_at;
+        let total = out.len();
+        // Records the header announces past the end of `out` (the caller passes at least
+        // `out.len()`), so a run's limit needs no count of the records decoded.
+        let slack = announced.saturating_sub(total as u64);
+        // The records still to fill: a slice, not an index, so no count lives in a register.
+        let mut rest: &mut [Instr] = out;
+        // Records left unfilled when a run stops at corrupt input.
+        let mut stopped_at: Option<usize> = None;
+        'records: loop {
+            if *run_left > 0 {
+                // Run records: fully predicted, no byte to read.
+                let k = rest.len().min((*run_left).min(usize::MAX as u64) as usize);
+                let (run, tail) = std::mem::take(&mut rest).split_at_mut(k);
+                rest = tail;
+                // The iterator alone counts the records (no counter per record).
+                let mut it = run.iter_mut();
+                while let Some(o) = it.next() {
+                    let key = next_pc ^ ctx;
+                    let slot = slots[slot_index(key)];
+                    let shape = match shapes.get_mut(slot.id as usize) {
+                        Some(s) if slot.key == key => s,
+                        // Corrupt input: the reporting decoder names the run code.
+                        _ => {
+                            let left = it.len() + 1;
+                            *run_left -= (k - left) as u64;
+                            stopped_at = Some(left + rest.len());
+                            break 'records;
+                        }
+                    };
+                    let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+                    for j in 0..nm {
+                        shape.advance_predicted(j);
+                    }
+                    next_pc = shape.emit(o, next_pc, slot.taken);
+                    ctx = shape.salt;
+                }
+                *run_left -= k as u64;
+            }
+            let Some(o) = rest.first_mut() else {
                 break;
-            }
-            let (p, k) = self.decode_plain(buf, pos, &mut out[n..]);
-            pos = p;
-            n += k;
-            if n == out.len() {
-                break;
-            }
-            match self.start_run(buf, pos, announced - n as u64) {
-                Some(p) => pos = p,
-                None => break,
-            }
-        }
-        (pos, n)
-    }
-
-    /// The common records that are not runs (see [`Tables::decode_run`]). Such a record
-    /// cannot be malformed once its shape is found (every number is readable), and all state
-    /// lives in locals, so the loop keeps it in registers.
-    #[allow(clippy::needless_range_loop)]
-    // `k` indexes two arrays of the shape
-    // Not inlined: a loop of its own keeps its state in registers, not spilled by the reader's.
-    #[inline(never)]
-    fn decode_plain(&mut self, buf: &[u8], mut pos: usize, out: &mut [Instr]) -> (usize, usize) {
-        let mut next_pc = self.next_pc;
-        let mut ctx = self.ctx;
-        let slots = &mut *self.slots;
-        let shapes = &mut self.shapes;
-        let mut n = 0;
-        for o in out.iter_mut() {
+            };
             let Some(w) = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>()) else {
                 break;
             };
             let head = w[0];
             if head & (RESERVED | TARGET | SYNC | SEQ | MODE_NEW << MODE_SHIFT) != SEQ {
-                break;
+                // A run code (version 3), or a record left to the reporting decoder.
+                if head & RUN_MASK != RUN || !*runs || shapes.is_empty() {
+                    break;
+                }
+                let (k, len) = if head >> RUN_SHIFT < RUN_LONG {
+                    ((head >> RUN_SHIFT) as u64 + 1, 1)
+                } else {
+                    let (e, len) = fast_number(w, 1);
+                    match e.checked_add(RUN_LONG as u64 + 1) {
+                        Some(k) => (k, 1 + len),
+                        None => break,
+                    }
+                };
+                if k > slack.saturating_add(rest.len() as u64) {
+                    break;
+                }
+                *run_left = k;
+                *run_code_len = len;
+                pos += len;
+                continue;
             }
             let key = next_pc ^ ctx;
             let si = slot_index(key);
@@ -706,11 +744,11 @@ impl Tables {
             next_pc = shape.emit(o, next_pc, taken);
             ctx = shape.salt;
             pos += p;
-            n += 1;
+            rest = &mut std::mem::take(&mut rest)[1..];
         }
-        self.next_pc = next_pc;
-        self.ctx = ctx;
-        (pos, n)
+        *next_pc_at = next_pc;
+        *ctx_at = ctx;
+        (pos, total - stopped_at.unwrap_or(rest.len()))
     }
 }
 
