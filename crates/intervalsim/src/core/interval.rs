@@ -47,16 +47,16 @@ const FU_OF_MEM: [u8; 4] = [0, 3, 4, 3];
 const FU_SLOTS: usize = 8;
 
 /// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
-/// single lookup serves the latency, unit class and serialisation tests.
+/// single lookup serves the latency and unit class. (Whether a kind serialises, waiting for
+/// all older instructions and holding younger ones back, [`Kind::Serial`] and [`Kind::Sync`],
+/// is tested on the record: records without memory operands that do not serialise then take
+/// a variant of the per-record code without the serialisation tests.)
 #[derive(Clone, Copy, Debug)]
 struct KindInfo {
     /// Execution latency.
     lat: u32,
     /// Functional-unit class when the instruction does not access memory.
     fu: u8,
-    /// Waits for all older instructions and holds younger ones back ([`Kind::Serial`],
-    /// [`Kind::Sync`]).
-    serial: bool,
 }
 
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
@@ -190,7 +190,6 @@ impl IntervalCore {
             KindInfo {
                 lat: lat.of(kind),
                 fu: FU_OF_KIND[i],
-                serial: matches!(kind, Kind::Serial | Kind::Sync),
             }
         });
         IntervalCore {
@@ -386,19 +385,26 @@ impl IntervalCore {
     }
 
     /// Simulate one instruction; the caller counts it in `instrs`. Records without memory
-    /// operands (most) take a variant that carries no load or store state.
+    /// operands that do not serialise (most) take a variant that carries no load or store
+    /// state and no serialisation tests.
     #[inline(always)]
     fn simulate_any<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
+        let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
         if ins.n_mem == 0 {
-            self.simulate::<false, U>(ins, u);
+            if !serial {
+                self.simulate::<false, false, U>(ins, u);
+            } else {
+                self.simulate::<false, true, U>(ins, u);
+            }
         } else {
-            self.simulate::<true, U>(ins, u);
+            self.simulate::<true, true, U>(ins, u);
         }
     }
 
-    /// Simulate one instruction, which has memory operands exactly when `MEM`.
+    /// Simulate one instruction, which has memory operands exactly when `MEM`, and may be of
+    /// a serialising kind only when `SERIAL`.
     #[inline(always)]
-    fn simulate<const MEM: bool, U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
+    fn simulate<const MEM: bool, const SERIAL: bool, U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
         let d = self.width;
         // Front end: instruction fetch, one cache access per new line.
         if ins.pc >> 6 != self.last_line {
@@ -478,7 +484,7 @@ impl IntervalCore {
         let src_ready = rr[ins.src[0] as usize]
             .max(rr[ins.src[1] as usize])
             .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
-        let serial = info.serial;
+        let serial = SERIAL && matches!(ins.kind, Kind::Serial | Kind::Sync);
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
