@@ -47,16 +47,16 @@ const FU_OF_MEM: [u8; 4] = [0, 3, 4, 3];
 const FU_SLOTS: usize = 8;
 
 /// What the core needs to know of a [`Kind`] for every record, in one table entry so that a
-/// single lookup serves the latency, unit class and serialisation tests.
+/// single lookup serves the latency and unit class. (Whether a kind serialises, waiting for
+/// all older instructions and holding younger ones back, [`Kind::Serial`] and [`Kind::Sync`],
+/// is tested on the record: records without memory operands that do not serialise then take
+/// a variant of the per-record code without the serialisation tests.)
 #[derive(Clone, Copy, Debug)]
 struct KindInfo {
     /// Execution latency.
     lat: u32,
     /// Functional-unit class when the instruction does not access memory.
     fu: u8,
-    /// Waits for all older instructions and holds younger ones back ([`Kind::Serial`],
-    /// [`Kind::Sync`]).
-    serial: bool,
 }
 
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
@@ -190,7 +190,6 @@ impl IntervalCore {
             KindInfo {
                 lat: lat.of(kind),
                 fu: FU_OF_KIND[i],
-                serial: matches!(kind, Kind::Serial | Kind::Sync),
             }
         });
         IntervalCore {
@@ -277,12 +276,12 @@ impl IntervalCore {
                 // No cycle limit (single-core runs): the clock cannot reach it, so the batch
                 // runs without a test per instruction.
                 for ins in &buf[start..end] {
-                    self.simulate(ins, u);
+                    self.simulate_any(ins, u);
                 }
                 k = end;
             } else {
                 for ins in &buf[start..end] {
-                    self.simulate(ins, u);
+                    self.simulate_any(ins, u);
                     k += 1;
                     if self.ret_cycle >= until_cycle {
                         break;
@@ -305,14 +304,14 @@ impl IntervalCore {
         if self.buf.pos < self.buf.len {
             let buf = std::mem::take(&mut self.buf.buf);
             for ins in &buf[self.buf.pos..self.buf.len] {
-                self.simulate(ins, u);
+                self.simulate_any(ins, u);
             }
             self.instrs += (self.buf.len - self.buf.pos) as u64;
             self.buf.buf = buf;
             self.buf.pos = self.buf.len;
         }
         for ins in records {
-            self.simulate(ins, u);
+            self.simulate_any(ins, u);
         }
         self.instrs += records.len() as u64;
     }
@@ -385,9 +384,27 @@ impl IntervalCore {
         self.ret_slots = 0;
     }
 
-    /// Simulate one instruction; the caller counts it in `instrs`.
+    /// Simulate one instruction; the caller counts it in `instrs`. Records without memory
+    /// operands that do not serialise (most) take a variant that carries no load or store
+    /// state and no serialisation tests.
     #[inline(always)]
-    fn simulate<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
+    fn simulate_any<U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
+        let serial = matches!(ins.kind, Kind::Serial | Kind::Sync);
+        if ins.n_mem == 0 {
+            if !serial {
+                self.simulate::<false, false, U>(ins, u);
+            } else {
+                self.simulate::<false, true, U>(ins, u);
+            }
+        } else {
+            self.simulate::<true, true, U>(ins, u);
+        }
+    }
+
+    /// Simulate one instruction, which has memory operands exactly when `MEM`, and may be of
+    /// a serialising kind only when `SERIAL`.
+    #[inline(always)]
+    fn simulate<const MEM: bool, const SERIAL: bool, U: Uncore>(&mut self, ins: &Instr, u: &mut U) {
         let d = self.width;
         // Front end: instruction fetch, one cache access per new line.
         if ins.pc >> 6 != self.last_line {
@@ -400,10 +417,9 @@ impl IntervalCore {
         }
         let fe = self.fe_cycle;
         let info = self.kinds[ins.kind as usize];
-        // Classify once: most records have no memory operand, so one test skips the loads
-        // and stores paths. One read/write mask rather than three flags: fewer values to keep live.
+        // One read/write mask rather than flags: fewer values to keep live.
         let mut rw = 0u8;
-        if ins.n_mem != 0 {
+        if MEM {
             for m in ins.mem_ops() {
                 rw |= 1 << m.write as u8;
             }
@@ -412,7 +428,7 @@ impl IntervalCore {
         // or store queue) entry, a free issue-queue entry and a free functional unit. Each
         // limit only raises `disp`, so the stall is applied to the front end once, at the end.
         let mut disp = fe.max(self.rob[self.rob_pos]);
-        if rw != 0 {
+        if MEM {
             if rw & READS != 0 {
                 disp = disp.max(self.lq[self.lq_pos]);
             }
@@ -432,7 +448,7 @@ impl IntervalCore {
             }
         }
         // Functional-unit throughput: each class sustains at most `units` per cycle.
-        let fu = if rw == 0 {
+        let fu = if !MEM {
             info.fu
         } else {
             FU_OF_MEM[rw as usize]
@@ -468,7 +484,7 @@ impl IntervalCore {
         let src_ready = rr[ins.src[0] as usize]
             .max(rr[ins.src[1] as usize])
             .max(rr[ins.src[2] as usize].max(rr[ins.src[3] as usize]));
-        let serial = info.serial;
+        let serial = SERIAL && matches!(ins.kind, Kind::Serial | Kind::Sync);
         let mut issue = disp.max(src_ready);
         if serial {
             issue = issue.max(self.max_complete);
@@ -495,7 +511,7 @@ impl IntervalCore {
             disp_cause
         };
         let mut tlb_cycles = 0u64;
-        if rw != 0 {
+        if MEM {
             self.stores += (rw & WRITES != 0) as u64;
             if let Some((ready, level, tlb)) =
                 super::access_memory(&mut self.mem, u, &self.lat, ins, issue)
@@ -526,7 +542,7 @@ impl IntervalCore {
         if self.rob_pos == self.rob.len() {
             self.rob_pos = 0;
         }
-        if rw != 0 {
+        if MEM {
             if rw & READS != 0 {
                 self.lq[self.lq_pos] = r;
                 self.lq_pos += 1;
