@@ -1051,6 +1051,20 @@ mod tests {
         }
     }
 
+    /// Every record of a compact `file`, read through a buffer of `size` records at a time.
+    fn read_in_pieces(file: Vec<u8>, size: usize) -> Vec<Instr> {
+        let mut r = CompactReader::new(std::io::Cursor::new(file), "ok").unwrap();
+        let mut buf = vec![Instr::default(); size];
+        let mut back = Vec::new();
+        loop {
+            let n = r.fill(&mut buf).unwrap();
+            if n == 0 {
+                return back;
+            }
+            back.extend_from_slice(&buf[..n]);
+        }
+    }
+
     #[test]
     fn version_3_runs_span_reads_of_any_size() {
         let mut v = small_loop(700);
@@ -1058,16 +1072,7 @@ mod tests {
         v.extend(small_loop(300));
         let file = file_of(3, &encoded(&v, true), v.len() as u64);
         for size in [1, 2, 7, 64, 4096] {
-            let mut r = CompactReader::new(std::io::Cursor::new(file.clone()), "ok").unwrap();
-            let mut buf = vec![Instr::default(); size];
-            let mut back = Vec::new();
-            loop {
-                let n = r.fill(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                back.extend_from_slice(&buf[..n]);
-            }
+            let back = read_in_pieces(file.clone(), size);
             assert_eq!(back.len(), v.len(), "reads of {size}");
             assert!(back == v, "reads of {size}");
         }
@@ -1214,16 +1219,7 @@ mod tests {
         ) {
             let v = program_like(&choices);
             let file = file_of(3, &encoded(&v, true), v.len() as u64);
-            let mut r = CompactReader::new(std::io::Cursor::new(file), "ok").unwrap();
-            let mut buf = vec![Instr::default(); read];
-            let mut back = Vec::new();
-            loop {
-                let n = r.fill(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                back.extend_from_slice(&buf[..n]);
-            }
+            let back = read_in_pieces(file, read);
             proptest::prop_assert_eq!(back.len(), v.len());
             for (k, (a, b)) in v.iter().zip(&back).enumerate() {
                 proptest::prop_assert_eq!(a, b, "record {}", k);
