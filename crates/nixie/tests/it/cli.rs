@@ -104,9 +104,19 @@ fn gpio_backend_without_a_chip_says_what_to_do() {
 fn sim_writes_the_timing_diagram_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("wave.svg");
+    // Virtual time: the diagram's content is under test here, not the host's scheduling (a
+    // wall-clock run on a loaded machine may rightly report a short blank).
     run_ok(
         nixie()
-            .args(["sim", "--for", "50ms", "--show", "12:34", "--svg"])
+            .args([
+                "sim",
+                "--virtual",
+                "--for",
+                "50ms",
+                "--show",
+                "12:34",
+                "--svg",
+            ])
             .arg(&svg),
     );
     let text = std::fs::read_to_string(&svg).unwrap();
