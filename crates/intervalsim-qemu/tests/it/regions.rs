@@ -140,11 +140,10 @@ fn trace_mode_writes_one_stream_per_thread() {
         }
     }
     assert_eq!(total, r.total_instructions());
-    // Every wait that slept has its wake (barrier, join), and the workers met at the barrier.
-    // (a wait that entered just as its wake's thread exited may stay unmatched: at most one)
-    assert!(
-        wakes <= waits && waits <= wakes + 1,
-        "{waits} waits, {wakes} wakes"
-    );
+    // A wake names only recorded waits, and the workers met at the barrier or in join. Not
+    // every wait need have its wake: a wait predicted to sleep whose futex word changed just
+    // before the kernel's test returns at once and stays unmatched unless its address is woken
+    // again (see `futex.rs`); how many do depends on the host's scheduling.
+    assert!(wakes <= waits, "{waits} waits, {wakes} wakes");
     assert!(waits > 0, "threads slept at the barrier or in join");
 }
