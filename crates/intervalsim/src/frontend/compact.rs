@@ -943,26 +943,30 @@ mod tests {
         out
     }
 
-    /// A loop of `iters` iterations: two integer ops, a strided load and a taken back edge.
+    /// One iteration of a loop at `pc`: an integer op, a load from `addr` and a conditional
+    /// back edge, taken or not (not taken with target 0, as the QEMU recorder writes it).
+    fn loop_body(pc: u64, addr: u64, taken: bool) -> [Instr; 3] {
+        let mut a = Instr::new(pc, Kind::Int);
+        a.len = 3;
+        a.src[0] = 1;
+        a.dst[0] = 1;
+        let mut l = Instr::new(pc + 3, Kind::Load);
+        l.len = 4;
+        l.dst[0] = 2;
+        l.push_mem(addr, 8, false);
+        let mut b = Instr::new(pc + 7, Kind::Branch);
+        b.len = 2;
+        b.branch = BranchKind::Conditional;
+        b.taken = taken;
+        b.target = if taken { pc } else { 0 };
+        [a, l, b]
+    }
+
+    /// A loop of `iters` iterations: an integer op, a strided load and a taken back edge.
     fn small_loop(iters: u64) -> Vec<Instr> {
-        let mut v = Vec::new();
-        for k in 0..iters {
-            let mut a = Instr::new(0x100, Kind::Int);
-            a.len = 3;
-            a.src[0] = 1;
-            a.dst[0] = 1;
-            let mut l = Instr::new(0x103, Kind::Load);
-            l.len = 4;
-            l.dst[0] = 2;
-            l.push_mem(0x8000 + 64 * k, 8, false);
-            let mut b = Instr::new(0x107, Kind::Branch);
-            b.len = 2;
-            b.branch = BranchKind::Conditional;
-            b.taken = true;
-            b.target = 0x100;
-            v.extend([a, l, b]);
-        }
-        v
+        (0..iters)
+            .flat_map(|k| loop_body(0x100, 0x8000 + 64 * k, true))
+            .collect()
     }
 
     #[test]
@@ -999,26 +1003,14 @@ mod tests {
         let mut v = Vec::new();
         let mut addr = 0x9000u64;
         for (k, &c) in choices.iter().enumerate() {
-            let mut a = Instr::new(0x400, Kind::Int);
-            a.len = 3;
-            a.src[0] = 1;
-            a.dst[0] = 1;
-            let mut l = Instr::new(0x403, Kind::Load);
-            l.len = 4;
-            l.dst[0] = 2;
             addr = if c & 3 == 0 {
                 addr.wrapping_add(0x1000 + 8 * c as u64)
             } else {
                 addr + 8
             };
-            l.push_mem(addr, 8, false);
-            let mut b = Instr::new(0x407, Kind::Branch);
-            b.len = 2;
-            b.branch = BranchKind::Conditional;
-            b.taken = c & 4 == 0 || k % 7 == 0;
-            b.target = if b.taken { 0x400 } else { 0 };
-            v.extend([a, l, b]);
-            if !b.taken {
+            let taken = c & 4 == 0 || k % 7 == 0;
+            v.extend(loop_body(0x400, addr, taken));
+            if !taken {
                 let mut j = Instr::new(0x409, Kind::Branch);
                 j.len = 5;
                 j.branch = BranchKind::DirectJump;
