@@ -250,6 +250,35 @@ fn shape_key(ins: &Instr) -> (Instr, bool) {
     (k, rel)
 }
 
+/// Produce one record of a run into `o`: fully predicted, so the expected pc `next_pc`, its
+/// shape and last outcome from the pc table entry of `next_pc ^ ctx`, the shape's target, every
+/// address on its stride; then `next_pc` and `ctx` move on to the next record. Returns false,
+/// changing nothing, where the pc table has no shape (corrupt input). The reporting decoder
+/// and the fast loop both take this step, so they cannot disagree; inlined, so the fast loop
+/// keeps `next_pc` and `ctx` in registers.
+#[inline(always)]
+fn run_record(
+    slots: &[Slot; SLOTS],
+    shapes: &mut [Shape],
+    o: &mut Instr,
+    next_pc: &mut u64,
+    ctx: &mut u64,
+) -> bool {
+    let key = *next_pc ^ *ctx;
+    let slot = slots[slot_index(key)];
+    let shape = match shapes.get_mut(slot.id as usize) {
+        Some(s) if slot.key == key => s,
+        _ => return false,
+    };
+    let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+    for k in 0..nm {
+        shape.advance_predicted(k);
+    }
+    *next_pc = shape.emit(o, *next_pc, slot.taken);
+    *ctx = shape.salt;
+    true
+}
+
 impl Tables {
     /// Store a new shape under the next id; returns the id.
     fn install(&mut self, key: &(Instr, bool)) -> usize {
@@ -277,33 +306,18 @@ impl Tables {
         self.next_pc = ins.next_pc();
     }
 
-    /// Produce up to `run_left` records of the current run into `out`; returns how many. A run
-    /// record is fully predicted: the expected pc, its shape and last outcome from the pc
-    /// table, the shape's target, every address on its stride. Stops early only where the pc
-    /// table has no shape (corrupt input), which [`decode`] then reports.
+    /// Produce up to `run_left` records of the current run into `out`; returns how many. Stops
+    /// early only where the pc table has no shape (corrupt input), which [`decode`] then
+    /// reports.
     #[inline(always)]
     fn replay(&mut self, out: &mut [Instr]) -> usize {
         let k = (out.len() as u64).min(self.run_left) as usize;
-        let mut next_pc = self.next_pc;
-        let mut ctx = self.ctx;
-        let slots = &*self.slots;
-        let shapes = &mut self.shapes;
+        let (mut next_pc, mut ctx) = (self.next_pc, self.ctx);
         let mut n = 0;
         for o in &mut out[..k] {
-            let key = next_pc ^ ctx;
-            let slot = slots[slot_index(key)];
-            if slot.key != key {
+            if !run_record(&self.slots, &mut self.shapes, o, &mut next_pc, &mut ctx) {
                 break;
             }
-            let Some(shape) = shapes.get_mut(slot.id as usize) else {
-                break;
-            };
-            let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
-            for j in 0..nm {
-                shape.advance_predicted(j);
-            }
-            next_pc = shape.emit(o, next_pc, slot.taken);
-            ctx = shape.salt;
             n += 1;
         }
         self.ctx = ctx;
@@ -655,24 +669,13 @@ impl Tables {
                 // The iterator alone counts the records (no counter per record).
                 let mut it = run.iter_mut();
                 while let Some(o) = it.next() {
-                    let key = next_pc ^ ctx;
-                    let slot = slots[slot_index(key)];
-                    let shape = match shapes.get_mut(slot.id as usize) {
-                        Some(s) if slot.key == key => s,
+                    if !run_record(slots, shapes, o, &mut next_pc, &mut ctx) {
                         // Corrupt input: the reporting decoder names the run code.
-                        _ => {
-                            let left = it.len() + 1;
-                            *run_left -= (k - left) as u64;
-                            stopped_at = Some(left + rest.len());
-                            break 'records;
-                        }
-                    };
-                    let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
-                    for j in 0..nm {
-                        shape.advance_predicted(j);
+                        let left = it.len() + 1;
+                        *run_left -= (k - left) as u64;
+                        stopped_at = Some(left + rest.len());
+                        break 'records;
                     }
-                    next_pc = shape.emit(o, next_pc, slot.taken);
-                    ctx = shape.salt;
                 }
                 *run_left -= k as u64;
             }
