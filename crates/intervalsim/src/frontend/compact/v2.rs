@@ -268,6 +268,21 @@ fn shape_key(ins: &Instr) -> (Instr, bool) {
     (k, rel)
 }
 
+/// The shape of a pc-table entry.
+///
+/// # Safety
+///
+/// The entry's key must have matched a lookup. An entry is only ever written with the id of a
+/// shape that exists at that moment, shapes are never removed, and an entry never written holds
+/// a key no lookup matches (see [`empty_slots`]); so a matched entry's id is in range and the
+/// hot loops skip the bounds check (two instructions per record).
+#[inline(always)]
+unsafe fn matched_shape<'a>(shapes: &'a mut [Shape], slot: &Slot) -> &'a mut Shape {
+    debug_assert!((slot.id as usize) < shapes.len());
+    // SAFETY: the caller's promise (see above).
+    unsafe { shapes.get_unchecked_mut(slot.id as usize) }
+}
+
 /// Produce one record of a run into `o`: fully predicted, so the expected pc `next_pc`, its
 /// shape and last outcome from the pc table entry of `next_pc ^ ctx`, the shape's target, every
 /// address on its stride; then `next_pc` and `ctx` move on to the next record. Returns false,
@@ -284,10 +299,11 @@ fn run_record(
 ) -> bool {
     let key = *next_pc ^ *ctx;
     let slot = slots[slot_index(key)];
-    let shape = match shapes.get_mut(slot.id as usize) {
-        Some(s) if slot.key == key => s,
-        _ => return false,
-    };
+    if slot.key != key {
+        return false;
+    }
+    // SAFETY: the entry's key matched.
+    let shape = unsafe { matched_shape(shapes, &slot) };
     let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
     for k in 0..nm {
         shape.advance_predicted(k);
@@ -738,13 +754,15 @@ impl Tables {
                 let k = rest.len().min((*run_left).min(usize::MAX as u64) as usize);
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(k);
                 rest = tail;
-                // The iterator alone counts the records (no counter per record).
-                let mut it = run.iter_mut();
-                while let Some(o) = it.next() {
+                // One pointer walks the records (no counter per record): the count is only
+                // needed when a run stops, and then follows from the pointer.
+                let start = run.as_ptr() as usize;
+                for o in run.iter_mut() {
                     if !run_record(slots, shapes, o, &mut next_pc, &mut ctx) {
                         // Corrupt input: the reporting decoder names the run code.
-                        let left = it.len() + 1;
-                        *run_left -= (k - left) as u64;
+                        let done = (o as *mut Instr as usize - start) / size_of::<Instr>();
+                        let left = k - done;
+                        *run_left -= done as u64;
                         stopped_at = Some(left + rest.len());
                         break 'records;
                     }
@@ -784,26 +802,26 @@ impl Tables {
             let si = slot_index(key);
             let by_id = head & (MODE_ID << MODE_SHIFT) != 0;
             let taken = head & TAKEN != 0;
-            let (id, mut p) = if !by_id {
+            let (shape, mut p) = if !by_id {
                 let slot = &mut slots[si];
                 if slot.key != key {
                     break;
                 }
                 slot.taken = taken;
-                (slot.id as usize, 1)
+                // SAFETY: the entry's key matched.
+                (unsafe { matched_shape(shapes, slot) }, 1)
             } else {
-                (u16::from_le_bytes([w[1], w[2]]) as usize, 3)
-            };
-            let Some(shape) = shapes.get_mut(id) else {
-                break;
-            };
-            if by_id {
+                let id = u16::from_le_bytes([w[1], w[2]]) as usize;
+                let Some(shape) = shapes.get_mut(id) else {
+                    break;
+                };
                 slots[si] = Slot {
                     key,
                     id: id as u32,
                     taken,
                 };
-            }
+                (shape, 3)
+            };
             let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
             if head & ADDR_PREDICTED != 0 {
                 for k in 0..nm {
