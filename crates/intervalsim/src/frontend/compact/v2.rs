@@ -754,8 +754,8 @@ impl Tables {
                 let k = rest.len().min((*run_left).min(usize::MAX as u64) as usize);
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(k);
                 rest = tail;
-                // One pointer walks the records (no counter per record): the count is only
-                // needed when a run stops, and then follows from the pointer.
+                // No count of the records done: only a run that stops needs it, and there it
+                // follows from the record's place in `run`.
                 let start = run.as_ptr() as usize;
                 for o in run.iter_mut() {
                     if !run_record(slots, shapes, o, &mut next_pc, &mut ctx) {
