@@ -70,7 +70,9 @@ impl Dram {
                     // Too far in the past to be tracked: no queueing.
                     return now;
                 }
-                *slot = (b, 0);
+                // The bucket's first line (every bucket carries at least one).
+                *slot = (b, 1);
+                return now.max(b * self.bucket.get());
             }
             if slot.1 < self.capacity {
                 slot.1 += 1;

@@ -133,7 +133,7 @@ impl Uncore for SharedLlc {
         let hit = if prefetch {
             self.l3.probe(line, false)
         } else {
-            self.l3.access(line, false)
+            self.l3.access_behind(line, false)
         };
         let out = match hit {
             Some(r) => (t.max(r), Level::L3),
@@ -210,7 +210,7 @@ impl L2Side<'_> {
         let hit = if prefetch {
             self.l2.probe(line, false)
         } else {
-            self.l2.access(line, false)
+            self.l2.access_behind(line, false)
         };
         let out = match hit {
             Some(r) => ((now + lat).max(r), Level::L2),
