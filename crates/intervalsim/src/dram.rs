@@ -62,7 +62,27 @@ impl Dram {
 
     #[inline]
     fn reserve(&mut self, now: u64) -> u64 {
-        let mut b = now / self.bucket;
+        // The arrival's own bucket starts at or before `now`: taking it starts at once.
+        let b = now / self.bucket;
+        let slot = &mut self.ring[(b as usize) % RING];
+        if slot.0 != b {
+            if slot.0 < b {
+                // The bucket's first line (every bucket carries at least one).
+                *slot = (b, 1);
+            }
+            // (else too far in the past to be tracked: no queueing)
+            return now;
+        }
+        if slot.1 < self.capacity {
+            slot.1 += 1;
+            return now;
+        }
+        self.reserve_later(now, b + 1)
+    }
+
+    /// [`Dram::reserve`] of a line arriving at `now` past its full bucket: the first later
+    /// bucket with room, from `b` (each starts after `now`).
+    fn reserve_later(&mut self, now: u64, mut b: u64) -> u64 {
         loop {
             let slot = &mut self.ring[(b as usize) % RING];
             if slot.0 != b {
@@ -70,11 +90,12 @@ impl Dram {
                     // Too far in the past to be tracked: no queueing.
                     return now;
                 }
-                *slot = (b, 0);
+                *slot = (b, 1);
+                return b * self.bucket.get();
             }
             if slot.1 < self.capacity {
                 slot.1 += 1;
-                return now.max(b * self.bucket.get());
+                return b * self.bucket.get();
             }
             b += 1;
         }
@@ -262,6 +283,53 @@ mod tests {
         assert_eq!(d.read(later), later + 100);
         assert_eq!(d.read(5), 105, "too far in the past to be tracked");
         assert_eq!(d.stats.queue_cycles, bucket);
+    }
+
+    #[test]
+    fn reservations_match_a_plain_bucket_scan() {
+        // The reference: scan buckets from the arrival's own, resetting stale ones.
+        fn reference(ring: &mut [(u64, u32)], bucket: u64, cap: u32, now: u64) -> u64 {
+            let mut b = now / bucket;
+            loop {
+                let slot = &mut ring[(b as usize) % RING];
+                if slot.0 != b {
+                    if slot.0 > b {
+                        return now;
+                    }
+                    *slot = (b, 0);
+                }
+                if slot.1 < cap {
+                    slot.1 += 1;
+                    return now.max(b * bucket);
+                }
+                b += 1;
+            }
+        }
+        let mut d = Dram::new(100, 10.0);
+        let (bucket, cap) = (d.bucket.get(), d.capacity);
+        let mut ring = vec![(0u64, 0u32); RING];
+        let mut x = 5u64;
+        let (mut t, mut waited) = (0u64, 0u32);
+        for _ in 0..50_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // mostly forward in bursts, sometimes far back (beyond the ring) or far ahead
+            t += (x >> 58) % 46; // two lines per 22.5 cycles: the queue fills and drains
+            let now = match (x >> 20) & 63 {
+                0 => t.saturating_sub(RING as u64 * bucket + (x >> 40) % 5000),
+                1 => t + (x >> 40) % 100_000,
+                _ => t.saturating_sub((x >> 40) % 300),
+            };
+            assert_eq!(
+                d.reserve(now),
+                reference(&mut ring, bucket, cap, now),
+                "at {now}"
+            );
+            waited += (d.reserve(now + 1) > now + 1) as u32;
+            reference(&mut ring, bucket, cap, now + 1);
+        }
+        assert!(waited > 5_000, "the queue was exercised: {waited}");
     }
 
     #[test]

@@ -121,6 +121,19 @@ impl SharedLlc {
         }
         ready
     }
+
+    /// Train the LLC prefetcher on a demand access to `line` at `t` and issue its prefetches
+    /// (out of line: the demand path stays small).
+    #[inline(never)]
+    fn prefetch(&mut self, line: u64, hit: bool, t: u64) {
+        let mut buf = [0u64; 16];
+        let n = self.pf.train(0, line, hit, &mut buf);
+        for &c in &buf[..n] {
+            if !self.l3.contains(c) && self.l3.mshr_free(t).is_some() {
+                self.fetch(c, t, true);
+            }
+        }
+    }
 }
 
 impl Uncore for SharedLlc {
@@ -133,20 +146,14 @@ impl Uncore for SharedLlc {
         let hit = if prefetch {
             self.l3.probe(line, false)
         } else {
-            self.l3.access(line, false)
+            self.l3.access_behind(line, false)
         };
         let out = match hit {
             Some(r) => (t.max(r), Level::L3),
             None => (self.fetch(line, t, prefetch), Level::Dram),
         };
         if !prefetch && self.pf.trains_on(hit.is_some()) {
-            let mut buf = [0u64; 16];
-            let n = self.pf.train(0, line, hit.is_some(), &mut buf);
-            for &c in &buf[..n] {
-                if !self.l3.contains(c) && self.l3.mshr_free(t).is_some() {
-                    self.fetch(c, t, true);
-                }
-            }
+            self.prefetch(line, hit.is_some(), t);
         }
         out
     }
@@ -210,22 +217,29 @@ impl L2Side<'_> {
         let hit = if prefetch {
             self.l2.probe(line, false)
         } else {
-            self.l2.access(line, false)
+            self.l2.access_behind(line, false)
         };
         let out = match hit {
             Some(r) => ((now + lat).max(r), Level::L2),
             None => self.miss(u, line, now, req, prefetch),
         };
         if !prefetch && self.pf.trains_on(hit.is_some()) {
-            let mut buf = [0u64; 16];
-            let n = self.pf.train(pc, line, hit.is_some(), &mut buf);
-            for &c in &buf[..n] {
-                if !self.l2.contains(c) && self.l2.mshr_free(now).is_some() {
-                    self.miss(u, c, now, Request::Prefetch, true);
-                }
-            }
+            self.prefetch(u, pc, line, hit.is_some(), now);
         }
         out
+    }
+
+    /// Train the L2 prefetcher on a demand access to `line` at `now` and issue its
+    /// prefetches (out of line: the demand path stays small).
+    #[inline(never)]
+    fn prefetch<U: Uncore>(&mut self, u: &mut U, pc: u64, line: u64, hit: bool, now: u64) {
+        let mut buf = [0u64; 16];
+        let n = self.pf.train(pc, line, hit, &mut buf);
+        for &c in &buf[..n] {
+            if !self.l2.contains(c) && self.l2.mshr_free(now).is_some() {
+                self.miss(u, c, now, Request::Prefetch, true);
+            }
+        }
     }
 
     #[inline(always)]
