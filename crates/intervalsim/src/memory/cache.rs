@@ -551,28 +551,22 @@ impl Cache {
     /// updates replacement state; a write marks the line dirty. Counts the access.
     #[inline(always)]
     pub fn access(&mut self, line: u64, write: bool) -> Option<u64> {
+        self.count_access(write);
+        let (last_line, ti) = self.last;
+        if last_line == line && self.tag_at(ti) == line {
+            return Some(self.hit(line, ti, write));
+        }
+        self.search(line, write)
+    }
+
+    /// Count a demand access.
+    #[inline(always)]
+    fn count_access(&mut self, write: bool) {
         if write {
             self.stats.writes += 1;
         } else {
             self.stats.reads += 1;
         }
-        let (last_line, ti) = self.last;
-        if last_line == line && self.tag_at(ti) == line {
-            return Some(self.hit(line, ti, write));
-        }
-        let hit = match self.shape {
-            Shape::Lru1 => self.lookup_lru::<1>(line, write),
-            Shape::Lru2 => self.lookup_lru::<2>(line, write),
-            Shape::General => self.lookup_general(line, write),
-        };
-        if hit.is_none() {
-            if write {
-                self.stats.write_misses += 1;
-            } else {
-                self.stats.read_misses += 1;
-            }
-        }
-        hit
     }
 
     /// [`Cache::access`] without the last-line check, for a level behind another cache
@@ -581,11 +575,13 @@ impl Cache {
     /// becomes the last line, so the two kinds of lookup can be mixed.)
     #[inline(always)]
     pub fn access_behind(&mut self, line: u64, write: bool) -> Option<u64> {
-        if write {
-            self.stats.writes += 1;
-        } else {
-            self.stats.reads += 1;
-        }
+        self.count_access(write);
+        self.search(line, write)
+    }
+
+    /// The set search of a demand access (already counted); counts a miss.
+    #[inline(always)]
+    fn search(&mut self, line: u64, write: bool) -> Option<u64> {
         let hit = match self.shape {
             Shape::Lru1 => self.lookup_lru::<1>(line, write),
             Shape::Lru2 => self.lookup_lru::<2>(line, write),
@@ -615,11 +611,7 @@ impl Cache {
     /// [`Cache::access_mru`] for LRU sets of `N` words.
     #[inline(always)]
     fn access_mru_in<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
-        if write {
-            self.stats.writes += 1;
-        } else {
-            self.stats.reads += 1;
-        }
+        self.count_access(write);
         let set = (line & self.set_mask) as usize;
         debug_assert!(set < self.mru.len());
         // SAFETY: `with_set_mru` gave the cache one entry per set.
