@@ -59,69 +59,236 @@ struct KindInfo {
     fu: u8,
 }
 
-/// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts, and a
-/// constant so that masked indices need no bounds checks.
+/// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts plus its
+/// two sentinel slots, and a constant so that masked indices need no bounds checks.
 const WAITING_RING: usize = 8192;
 
-/// Issue times of the instructions waiting in the issue queue, ascending, in a ring: releases
-/// pop the front; an insertion shifts the few later entries from the back (dependence chains
-/// issue in order, so usually none).
+/// Issue times of the instructions waiting in the issue queue, ascending, in a ring. Entries
+/// below the dispatch cycle have issued; they are released lazily, only when the ring's length
+/// (an upper bound of the live entries) reaches the capacity or an insertion lands inside the
+/// ring: the queue is full when, those released, it is still at capacity, and then its front
+/// is the entry that frees first. An insertion shifts the few entries between it and the
+/// nearer end (dependence chains issue in order, so it usually appends).
+///
+/// Two sentinels spare the loops their bounds tests. The slot at `tail` (just past the last
+/// entry) always holds `u64::MAX`, which stops a release and a forward insertion scan. The slot
+/// just before `head` always holds a value no larger than any later insertion, which stops a
+/// backward scan (and makes an empty ring append): it is an entry already released or popped,
+/// and every removed value lies below the release point, which never decreases and which every
+/// insertion reaches (an entry is the issue time of an instruction that waited past its
+/// dispatch); or it is 0. `head` and `tail` count up without wrapping (mod 2^64) and are masked
+/// on use, so `tail - head` is the ring's length.
 struct Waiting {
-    ring: Box<[u64; WAITING_RING]>,
+    /// Inline rather than boxed: indexed from `self` with no pointer to load.
+    ring: [u64; WAITING_RING],
     head: usize,
-    len: usize,
+    tail: usize,
 }
 
 impl Waiting {
     const MASK: usize = WAITING_RING - 1;
 
-    fn new(capacity: usize) -> Waiting {
+    /// Initialise an empty queue of `capacity` entries in place at `w`: its ring is too large
+    /// to build on the stack and move (see [`IntervalCore::new`]).
+    ///
+    /// # Safety
+    ///
+    /// `w` must be valid for writes and aligned; afterwards every field of `*w` is initialised.
+    unsafe fn init(w: *mut Waiting, capacity: usize) {
         assert!(
-            capacity < WAITING_RING,
+            capacity + 2 < WAITING_RING,
             "issue queue size validated by Config"
         );
-        Waiting {
-            ring: vec![0; WAITING_RING]
-                .into_boxed_slice()
-                .try_into()
-                .expect("WAITING_RING entries"),
-            head: 0,
-            len: 0,
+        // SAFETY: the caller guarantees that `w` is valid for writes and aligned, hence so are
+        // its fields; the ring's WAITING_RING u64 are all written (zero, then the sentinel).
+        unsafe {
+            let ring = (&raw mut (*w).ring).cast::<u64>();
+            ring.write_bytes(0, WAITING_RING);
+            ring.write(u64::MAX);
+            (&raw mut (*w).head).write(0);
+            (&raw mut (*w).tail).write(0);
         }
     }
 
-    /// Drop the entries below `t`.
+    /// An empty queue of `capacity` entries, built on the heap.
+    #[cfg(test)]
+    fn new_boxed(capacity: usize) -> Box<Waiting> {
+        let mut w = Box::<Waiting>::new_uninit();
+        // SAFETY: `init` writes every field of the fresh allocation.
+        unsafe {
+            Waiting::init(w.as_mut_ptr(), capacity);
+            w.assume_init()
+        }
+    }
+
+    #[inline]
+    fn at(&self, k: usize) -> u64 {
+        self.ring[k & Self::MASK]
+    }
+
+    #[inline]
+    fn set(&mut self, k: usize, v: u64) {
+        self.ring[k & Self::MASK] = v;
+    }
+
+    /// Entries waiting.
+    #[inline]
+    fn len(&self) -> usize {
+        self.tail.wrapping_sub(self.head)
+    }
+
+    /// Drop the entries below `t` (`t < u64::MAX`: the tail sentinel stops the scan).
     #[inline]
     fn release_before(&mut self, t: u64) {
-        while self.len > 0 && self.ring[self.head] < t {
-            self.head = (self.head + 1) & Self::MASK;
-            self.len -= 1;
-        }
-    }
-
-    /// Remove and return the earliest entry (the queue must not be empty).
-    #[inline]
-    fn pop_min(&mut self) -> u64 {
-        let v = self.ring[self.head];
-        self.head = (self.head + 1) & Self::MASK;
-        self.len -= 1;
-        v
-    }
-
-    /// Insert `x` in order (the ring must have room).
-    #[inline]
-    fn insert(&mut self, x: u64) {
-        let mut k = self.len;
-        while k > 0 {
-            let prev = self.ring[(self.head + k - 1) & Self::MASK];
-            if prev <= x {
-                break;
+        let mut h = self.head;
+        if self.at(h) < t {
+            loop {
+                h = h.wrapping_add(1);
+                if self.at(h) >= t {
+                    break;
+                }
             }
-            self.ring[(self.head + k) & Self::MASK] = prev;
-            k -= 1;
+            self.head = h;
         }
-        self.ring[(self.head + k) & Self::MASK] = x;
-        self.len += 1;
+    }
+
+    /// The dispatch cycle, at or after `disp`, at which the queue (of `capacity` entries) has
+    /// a free entry: when the ring is at capacity, the entries below `disp` are released, and
+    /// if it is still full its earliest entry is taken (it frees in its issue cycle, for
+    /// dispatch in the next). `disp` never decreases from one call to the next.
+    #[inline(always)]
+    fn admit(&mut self, disp: u64, capacity: usize) -> u64 {
+        if self.len() < capacity {
+            return disp;
+        }
+        self.release_before(disp);
+        if self.len() < capacity {
+            return disp;
+        }
+        let first_free = self.at(self.head);
+        self.head = self.head.wrapping_add(1);
+        let disp = disp.max(first_free + 1);
+        self.release_before(disp);
+        disp
+    }
+
+    /// Insert `x` in order (the ring must have room), dispatched at `disp < x`. `x` must be at
+    /// least every value removed so far (see the type's sentinels).
+    #[inline]
+    fn insert(&mut self, x: u64, disp: u64) {
+        debug_assert!(self.at(self.head.wrapping_sub(1)) <= x);
+        let tail = self.tail;
+        let back = self.at(tail.wrapping_sub(1));
+        if back <= x {
+            // At the back (dependence chains issue in order: the common case).
+            self.set(tail, x);
+            self.tail = tail.wrapping_add(1);
+            self.set(self.tail, u64::MAX);
+        } else {
+            self.insert_inside(x, back, disp);
+        }
+    }
+
+    /// Insert `x`, below the last entry `back`, from the nearer end. Out of line, so that its
+    /// loops do not crowd the registers of the per-record code.
+    #[cold]
+    #[inline(never)]
+    fn insert_inside(&mut self, x: u64, back: u64, disp: u64) {
+        // Issued entries would be shifted too: release them first (`back` is live).
+        self.release_before(disp);
+        let tail = self.tail;
+        if x.saturating_sub(self.at(self.head)) < back - x {
+            // Nearer the front (a short wait among long ones): shift the smaller entries one
+            // slot forward; the tail sentinel stops the scan.
+            // (Masked slot numbers carried from one step to the next: fewer instructions.)
+            let head = self.head;
+            let mut hole = head.wrapping_sub(1) & Self::MASK;
+            let mut i = head & Self::MASK;
+            loop {
+                let v = self.ring[i];
+                if v >= x {
+                    break;
+                }
+                self.ring[hole] = v;
+                hole = i;
+                i = (i + 1) & Self::MASK;
+            }
+            self.ring[hole] = x;
+            self.head = head.wrapping_sub(1);
+            // The new slot before the head: no larger than any later insertion.
+            self.set(self.head.wrapping_sub(1), 0);
+        } else {
+            // From the back, shifting the larger entries one slot back; the slot before the
+            // head stops the scan.
+            self.set(tail, back);
+            let mut hole = tail.wrapping_sub(1) & Self::MASK;
+            let mut i = hole.wrapping_sub(1) & Self::MASK;
+            loop {
+                let v = self.ring[i];
+                if v <= x {
+                    break;
+                }
+                self.ring[hole] = v;
+                hole = i;
+                i = i.wrapping_sub(1) & Self::MASK;
+            }
+            self.ring[hole] = x;
+            self.tail = tail.wrapping_add(1);
+            self.set(self.tail, u64::MAX);
+        }
+    }
+}
+
+/// Ring size of [`Window`]: the largest ROB, load or store queue the configuration accepts, a
+/// constant so that masked indices need no bounds checks.
+const WINDOW_RING: usize = 4096;
+
+/// Retirement times of the last `size` instructions of a kind (all, loads, stores), in a ring:
+/// the slot at `pos` holds the oldest, whose retirement frees the entry the next one needs.
+struct Window {
+    /// Inline rather than a `Vec`: no pointer or length to load, no bounds check.
+    ring: [u64; WINDOW_RING],
+    pos: usize,
+    size: usize,
+}
+
+impl Window {
+    /// Initialise an empty window of `size` entries in place at `w`: its ring is too large to
+    /// build on the stack and move (see [`IntervalCore::new`]).
+    ///
+    /// # Safety
+    ///
+    /// `w` must be valid for writes and aligned; afterwards every field of `*w` is initialised.
+    unsafe fn init(w: *mut Window, size: usize) {
+        assert!(
+            (1..=WINDOW_RING).contains(&size),
+            "window size validated by Config"
+        );
+        // SAFETY: the caller guarantees that `w` is valid for writes and aligned, hence so are
+        // its fields; the ring's WINDOW_RING u64 are all written.
+        unsafe {
+            (&raw mut (*w).ring)
+                .cast::<u64>()
+                .write_bytes(0, WINDOW_RING);
+            (&raw mut (*w).pos).write(0);
+            (&raw mut (*w).size).write(size);
+        }
+    }
+
+    /// When the oldest entry retires (0 while the window is not yet full).
+    #[inline]
+    fn oldest(&self) -> u64 {
+        self.ring[self.pos & (WINDOW_RING - 1)]
+    }
+
+    /// Replace the oldest entry by one retiring at `r`.
+    #[inline]
+    fn push(&mut self, r: u64) {
+        self.ring[self.pos & (WINDOW_RING - 1)] = r;
+        self.pos += 1;
+        if self.pos == self.size {
+            self.pos = 0;
+        }
     }
 }
 
@@ -158,12 +325,9 @@ pub struct IntervalCore {
     /// When each register's value is ready. Inline rather than boxed: reached from `self`
     /// with no pointer to reload after each store.
     reg_ready: [u64; 256],
-    rob: Vec<u64>,
-    rob_pos: usize,
-    lq: Vec<u64>,
-    lq_pos: usize,
-    sq: Vec<u64>,
-    sq_pos: usize,
+    rob: Window,
+    lq: Window,
+    sq: Window,
     /// Issue times of dispatched instructions still waiting in the issue queue, ascending
     /// (dependence chains issue in order, so an insertion is nearly always at the back).
     iq: Waiting,
@@ -182,8 +346,15 @@ pub struct IntervalCore {
 }
 
 impl IntervalCore {
-    /// Core number `id` of configuration `c`.
-    pub fn new(id: u32, c: &Config) -> IntervalCore {
+    /// Core number `id` of configuration `c`, built directly on the heap.
+    ///
+    /// The core holds its rings inline (about 160 KB: [`Waiting`] and three [`Window`]s), so
+    /// that the per-record code indexes them from `self` with no pointer to load. Built as a
+    /// value it would pass through the stack, several copies of it in a debug build, which
+    /// overflows the small stack of a QEMU guest thread (the `intervalsim-qemu` plugin builds
+    /// its cores there). So the allocation is made uninitialised and each field written in
+    /// place; the rings are initialised by [`Waiting::init`] and [`Window::init`].
+    pub fn new(id: u32, c: &Config) -> Box<IntervalCore> {
         let lat = Latencies::new(c);
         let kinds = std::array::from_fn(|i| {
             let kind = Kind::from_u8(i as u8).expect("a Kind for every table entry");
@@ -192,54 +363,102 @@ impl IntervalCore {
                 fu: FU_OF_KIND[i],
             }
         });
-        IntervalCore {
-            width: c.core.dispatch_width,
-            kinds,
-            lat,
-            penalty: c.bpred.mispredict_penalty as u64,
-            btb_penalty: c.bpred.btb_miss_penalty as u64,
-            l1i_lat: c.l1i.latency as u64,
-            mem: PrivateCaches::new(id, c),
-            bpred: BranchUnit::new(&c.bpred),
-            buf: InstrBuffer::default(),
-            fe_cycle: 0,
-            fe_slots: 0,
-            fe_cause: Component::Depend,
-            fe_cause_cycle: u64::MAX,
-            last_line: u64::MAX,
-            reg_ready: [0; 256],
-            rob: vec![0; c.core.rob_size as usize],
-            rob_pos: 0,
-            lq: vec![0; c.core.load_queue as usize],
-            lq_pos: 0,
-            sq: vec![0; c.core.store_queue as usize],
-            sq_pos: 0,
-            iq: Waiting::new(c.core.issue_queue as usize),
-            iq_size: (c.core.issue_queue as usize).max(1),
-            ret_cycle: 0,
-            ret_slots: 0,
-            max_complete: 0,
-            fu: [
-                c.core.alu_units,
-                c.core.mul_units,
-                c.core.fp_units,
-                c.core.load_units,
-                c.core.store_units,
-                1,
-                1,
-                1,
-            ]
-            .map(|units| FuClass {
-                cycle: 0,
-                used: 0,
-                units,
-            }),
-            start_cycle: 0,
-            instrs: 0,
-            loads: 0,
-            stores: 0,
-            cpi: CpiStack::new(c.core.dispatch_width),
+        let fu = [
+            c.core.alu_units,
+            c.core.mul_units,
+            c.core.fp_units,
+            c.core.load_units,
+            c.core.store_units,
+            1,
+            1,
+            1,
+        ]
+        .map(|units| FuClass {
+            cycle: 0,
+            used: 0,
+            units,
+        });
+        // The parts are built before the allocation, so that a panic there has nothing to
+        // leak. (After it, only the ring size assertions of the `init`s can panic: that frees
+        // the allocation as uninitialised, leaking the fields written so far, never reading them.)
+        let mem = PrivateCaches::new(id, c);
+        let bpred = BranchUnit::new(&c.bpred);
+        let cpi = CpiStack::new(c.core.dispatch_width);
+        let mut core = Box::<IntervalCore>::new_uninit();
+        let p = core.as_mut_ptr();
+        // SAFETY: `p` points to a fresh allocation of an `IntervalCore`, so it and every field
+        // reached through it are valid for writes and aligned. Each field is written exactly
+        // once below (`every_field_is_written_by_new` fails to compile when a field is added and
+        // not listed there, a reminder to write it here too), so `assume_init` is sound.
+        unsafe {
+            (&raw mut (*p).width).write(c.core.dispatch_width);
+            (&raw mut (*p).kinds).write(kinds);
+            (&raw mut (*p).lat).write(lat);
+            (&raw mut (*p).penalty).write(c.bpred.mispredict_penalty as u64);
+            (&raw mut (*p).btb_penalty).write(c.bpred.btb_miss_penalty as u64);
+            (&raw mut (*p).l1i_lat).write(c.l1i.latency as u64);
+            (&raw mut (*p).mem).write(mem);
+            (&raw mut (*p).bpred).write(bpred);
+            (&raw mut (*p).buf).write(InstrBuffer::default());
+            (&raw mut (*p).fe_cycle).write(0);
+            (&raw mut (*p).fe_slots).write(0);
+            (&raw mut (*p).fe_cause).write(Component::Depend);
+            (&raw mut (*p).fe_cause_cycle).write(u64::MAX);
+            (&raw mut (*p).last_line).write(u64::MAX);
+            (&raw mut (*p).reg_ready).write([0; 256]);
+            Window::init(&raw mut (*p).rob, c.core.rob_size as usize);
+            Window::init(&raw mut (*p).lq, c.core.load_queue as usize);
+            Window::init(&raw mut (*p).sq, c.core.store_queue as usize);
+            Waiting::init(&raw mut (*p).iq, c.core.issue_queue as usize);
+            (&raw mut (*p).iq_size).write((c.core.issue_queue as usize).max(1));
+            (&raw mut (*p).ret_cycle).write(0);
+            (&raw mut (*p).ret_slots).write(0);
+            (&raw mut (*p).max_complete).write(0);
+            (&raw mut (*p).fu).write(fu);
+            (&raw mut (*p).start_cycle).write(0);
+            (&raw mut (*p).instrs).write(0);
+            (&raw mut (*p).loads).write(0);
+            (&raw mut (*p).stores).write(0);
+            (&raw mut (*p).cpi).write(cpi);
+            core.assume_init()
         }
+    }
+
+    /// Never called: its pattern names every field of [`IntervalCore`] (no `..`), so adding a
+    /// field fails to compile here until it is listed, a reminder to write it in [`Self::new`].
+    #[allow(dead_code)]
+    fn every_field_is_written_by_new(&self) {
+        let IntervalCore {
+            width: _,
+            kinds: _,
+            lat: _,
+            penalty: _,
+            btb_penalty: _,
+            l1i_lat: _,
+            mem: _,
+            bpred: _,
+            buf: _,
+            fe_cycle: _,
+            fe_slots: _,
+            fe_cause: _,
+            fe_cause_cycle: _,
+            last_line: _,
+            reg_ready: _,
+            rob: _,
+            lq: _,
+            sq: _,
+            iq: _,
+            iq_size: _,
+            ret_cycle: _,
+            ret_slots: _,
+            max_complete: _,
+            fu: _,
+            start_cycle: _,
+            instrs: _,
+            loads: _,
+            stores: _,
+            cpi: _,
+        } = self;
     }
 
     /// Current cycle (of the last retirement).
@@ -427,26 +646,19 @@ impl IntervalCore {
         // Dispatch: the earliest cycle at or after the front end's with a free ROB (and load
         // or store queue) entry, a free issue-queue entry and a free functional unit. Each
         // limit only raises `disp`, so the stall is applied to the front end once, at the end.
-        let mut disp = fe.max(self.rob[self.rob_pos]);
+        let mut disp = fe.max(self.rob.oldest());
         if MEM {
             if rw & READS != 0 {
-                disp = disp.max(self.lq[self.lq_pos]);
+                disp = disp.max(self.lq.oldest());
             }
             if rw & WRITES != 0 {
-                disp = disp.max(self.sq[self.sq_pos]);
+                disp = disp.max(self.sq.oldest());
             }
         }
         // Issue-queue capacity: an entry frees when its instruction issues, for dispatch in
         // the next cycle. Only instructions that wait for their operands are tracked (one that
         // issues in its dispatch cycle holds an entry for that cycle only).
-        if self.iq.len > 0 {
-            self.iq.release_before(disp);
-            if self.iq.len >= self.iq_size {
-                let first_free = self.iq.pop_min();
-                disp = disp.max(first_free + 1);
-                self.iq.release_before(disp);
-            }
-        }
+        disp = self.iq.admit(disp, self.iq_size);
         // Functional-unit throughput: each class sustains at most `units` per cycle.
         let fu = if !MEM {
             info.fu
@@ -490,9 +702,6 @@ impl IntervalCore {
             issue = issue.max(self.max_complete);
         }
         let waited = issue > disp;
-        if waited {
-            self.iq.insert(issue);
-        }
         let start_cause = if waited {
             if serial && issue == self.max_complete && issue > src_ready {
                 Component::Serial
@@ -537,26 +746,21 @@ impl IntervalCore {
         }
         self.ret_slots += 1;
         let r = self.ret_cycle;
-        self.rob[self.rob_pos] = r;
-        self.rob_pos += 1;
-        if self.rob_pos == self.rob.len() {
-            self.rob_pos = 0;
-        }
+        self.rob.push(r);
         if MEM {
             if rw & READS != 0 {
-                self.lq[self.lq_pos] = r;
-                self.lq_pos += 1;
-                if self.lq_pos == self.lq.len() {
-                    self.lq_pos = 0;
-                }
+                self.lq.push(r);
             }
             if rw & WRITES != 0 {
-                self.sq[self.sq_pos] = r;
-                self.sq_pos += 1;
-                if self.sq_pos == self.sq.len() {
-                    self.sq_pos = 0;
-                }
+                self.sq.push(r);
             }
+        }
+
+        // The issue queue holds an instruction that waits for its operands until it issues;
+        // nothing above reads the queue, so the entry goes in here, where fewer values are live.
+        if waited {
+            // (The front end's cycle is still this instruction's dispatch cycle.)
+            self.iq.insert(issue, self.fe_cycle);
         }
 
         // Branch prediction, at dispatch in program order; redirects apply to younger ones.
@@ -634,42 +838,93 @@ impl IntervalCore {
 
 #[cfg(test)]
 mod tests {
-    use super::Waiting;
+    use super::{WAITING_RING, Waiting};
 
-    /// Drive a [`Waiting`] and a sorted reference with the same operations: inserts at or
-    /// after the release point up to `reach` cycles ahead, releases, and pops when full.
-    fn check_against_reference(capacity: usize, reach: u64, advance: u64, seed: u64) {
-        let mut w = Waiting::new(capacity);
+    /// The ring ascends, its entries not below `now` equal `reference`, and both sentinels
+    /// hold: `u64::MAX` at the tail, and before the head a value no larger than `now`, below
+    /// which nothing is inserted.
+    fn check_state(w: &Waiting, reference: &[u64], now: u64) {
+        let ring: Vec<u64> = (0..w.len()).map(|i| w.at(w.head.wrapping_add(i))).collect();
+        assert!(ring.is_sorted());
+        let live: Vec<u64> = ring.into_iter().filter(|&v| v >= now).collect();
+        assert_eq!(live, reference);
+        assert_eq!(w.at(w.tail), u64::MAX);
+        assert!(w.at(w.head.wrapping_sub(1)) <= now);
+    }
+
+    /// Drive a [`Waiting`] and a sorted reference with the same operations: admissions at a
+    /// rising dispatch cycle (releases, and when full the earliest entry taken), each followed
+    /// by an insertion at or after it (`near` cycles ahead at most, or with one chance in
+    /// `far_every`, `far` cycles ahead at most).
+    fn check_mixture(
+        capacity: usize,
+        near: u64,
+        far: u64,
+        far_every: u64,
+        advance: u64,
+        seed: u64,
+    ) {
+        let mut w = Waiting::new_boxed(capacity);
         let mut reference: Vec<u64> = Vec::new();
         let mut x = seed;
         let mut now = 0u64;
-        for _ in 0..20_000 {
+        // The full comparison of a large queue now and then only: it sorts the queue.
+        let check = |w: &Waiting, reference: &[u64], now: u64, i: usize| {
+            if reference.len() <= 128 || i.is_multiple_of(500) {
+                check_state(w, reference, now);
+            } else {
+                assert!(w.len() >= reference.len());
+                assert_eq!(w.at(w.tail), u64::MAX);
+            }
+        };
+        for i in 0..20_000 {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let r = x >> 33;
             if r.is_multiple_of(4) {
                 now += r % advance;
-                w.release_before(now);
-                reference.retain(|&t| t >= now);
             }
-            if reference.len() == capacity {
+            let disp = w.admit(now, capacity);
+            reference.retain(|&t| t >= now);
+            if reference.len() >= capacity {
                 let m = reference.remove(0);
-                assert_eq!(w.pop_min(), m);
                 now = now.max(m + 1);
-                w.release_before(now);
                 reference.retain(|&t| t >= now);
             }
+            assert_eq!(disp, now);
+            check(&w, &reference, now, i);
+            let reach = if (r >> 4).is_multiple_of(far_every) {
+                far
+            } else {
+                near
+            };
             let t = now + (r >> 8) % reach;
-            w.insert(t);
+            w.insert(t, now);
             let at = reference.partition_point(|&v| v <= t);
             reference.insert(at, t);
-            assert_eq!(w.len, reference.len());
+            check(&w, &reference, now, i);
         }
-        for m in reference.drain(..) {
-            assert_eq!(w.pop_min(), m);
+        // Drain it through a queue of one entry: each admission takes the earliest.
+        while !reference.is_empty() {
+            let disp = w.admit(now, 1);
+            reference.retain(|&t| t >= now);
+            if !reference.is_empty() {
+                let m = reference.remove(0);
+                now = now.max(m + 1);
+                reference.retain(|&t| t >= now);
+            }
+            assert_eq!(disp, now);
+            check(&w, &reference, now, reference.len());
         }
-        assert_eq!(w.len, 0);
+        w.release_before(now);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.at(w.tail), u64::MAX);
+    }
+
+    /// Inserts spread evenly up to `reach` cycles ahead.
+    fn check_against_reference(capacity: usize, reach: u64, advance: u64, seed: u64) {
+        check_mixture(capacity, reach, reach, 1, advance, seed);
     }
 
     #[test]
@@ -677,6 +932,7 @@ mod tests {
         check_against_reference(5, 16, 4, 7);
         check_against_reference(36, 200, 3, 8);
         check_against_reference(96, 70, 130, 9);
+        check_against_reference(1, 5, 2, 17);
     }
 
     #[test]
@@ -685,5 +941,20 @@ mod tests {
         check_against_reference(36, 12_000, 600, 10);
         check_against_reference(128, 20_000, 9_000, 11);
         check_against_reference(8, 5_000, 5_000, 12);
+    }
+
+    #[test]
+    fn waiting_inserts_short_waits_among_long_ones_from_the_front() {
+        // a few long waits (misses) among many short ones: insertions near the front
+        check_mixture(36, 4, 400, 5, 2, 13);
+        check_mixture(96, 3, 1_000, 3, 1, 14);
+        check_mixture(64, 2, 300, 8, 1, 15);
+    }
+
+    #[test]
+    fn waiting_holds_the_largest_queue_across_the_ring_end() {
+        // the largest issue queue the configuration accepts, full most of the time
+        check_mixture(4096, 50_000, 50_000, 1, 3, 16);
+        const { assert!(4096 + 2 < WAITING_RING) };
     }
 }

@@ -203,8 +203,8 @@ fn reset_shared_stats(mem: &mut PrivateCaches, bpred: &mut BranchUnit) {
 /// One simulated core of either model.
 #[allow(clippy::large_enum_variant)]
 pub enum Core {
-    /// Interval model.
-    Interval(interval::IntervalCore),
+    /// Interval model: boxed, as it is built on the heap (see [`interval::IntervalCore::new`]).
+    Interval(Box<interval::IntervalCore>),
     /// Detailed out-of-order model.
     Rob(rob::RobCore),
 }

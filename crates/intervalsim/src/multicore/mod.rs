@@ -226,7 +226,8 @@ enum State {
 }
 
 struct Slot {
-    core: IntervalCore,
+    /// Boxed: built on the heap (see [`IntervalCore::new`]).
+    core: Box<IntervalCore>,
     stream: ThreadStream,
     local: CoreLocal,
     state: State,
