@@ -161,6 +161,14 @@ impl Waiting {
         if self.len() < capacity {
             return disp;
         }
+        self.admit_full(disp, capacity)
+    }
+
+    /// [`Self::admit`] when the ring is at capacity. Out of line, so that its loops do not
+    /// crowd the registers of the per-record code.
+    #[cold]
+    #[inline(never)]
+    fn admit_full(&mut self, disp: u64, capacity: usize) -> u64 {
         self.release_before(disp);
         if self.len() < capacity {
             return disp;
