@@ -710,6 +710,9 @@ impl IntervalCore {
             issue = issue.max(self.max_complete);
         }
         let waited = issue > disp;
+        if waited {
+            self.iq.insert(issue, disp);
+        }
         let start_cause = if waited {
             if serial && issue == self.max_complete && issue > src_ready {
                 Component::Serial
@@ -762,13 +765,6 @@ impl IntervalCore {
             if rw & WRITES != 0 {
                 self.sq.push(r);
             }
-        }
-
-        // The issue queue holds an instruction that waits for its operands until it issues;
-        // nothing above reads the queue, so the entry goes in here, where fewer values are live.
-        if waited {
-            // (The front end's cycle is still this instruction's dispatch cycle.)
-            self.iq.insert(issue, self.fe_cycle);
         }
 
         // Branch prediction, at dispatch in program order; redirects apply to younger ones.
