@@ -169,6 +169,14 @@ impl Waiting {
     #[cold]
     #[inline(never)]
     fn admit_full(&mut self, disp: u64, capacity: usize) -> u64 {
+        let front = self.at(self.head);
+        if front >= disp {
+            // Nothing to release (a queue that stays full, as behind a dependence chain): the
+            // front entry frees first. The entries it leaves below the returned cycle are
+            // released by the next call that finds the ring at capacity.
+            self.head = self.head.wrapping_add(1);
+            return front + 1;
+        }
         self.release_before(disp);
         if self.len() < capacity {
             return disp;
