@@ -290,6 +290,10 @@ pub struct Config {
 /// Cache line size in bytes (fixed).
 pub const LINE_BYTES: u64 = 64;
 
+/// The most entries a core's ROB, issue queue, load queue or store queue may have: the
+/// interval core sizes its rings from it.
+pub const MAX_QUEUE_ENTRIES: u32 = 4096;
+
 fn preset_table(name: &str) -> Result<toml::Table, ConfigError> {
     let text = PRESETS
         .iter()
@@ -462,10 +466,10 @@ impl Config {
         }
         for (k, v, max) in [
             ("core.dispatch_width", c.dispatch_width, 16),
-            ("core.rob_size", c.rob_size, 4096),
-            ("core.issue_queue", c.issue_queue, 4096),
-            ("core.load_queue", c.load_queue, 4096),
-            ("core.store_queue", c.store_queue, 4096),
+            ("core.rob_size", c.rob_size, MAX_QUEUE_ENTRIES),
+            ("core.issue_queue", c.issue_queue, MAX_QUEUE_ENTRIES),
+            ("core.load_queue", c.load_queue, MAX_QUEUE_ENTRIES),
+            ("core.store_queue", c.store_queue, MAX_QUEUE_ENTRIES),
             ("core.alu_units", c.alu_units, 64),
             ("core.mul_units", c.mul_units, 64),
             ("core.fp_units", c.fp_units, 64),

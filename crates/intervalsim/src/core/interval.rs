@@ -25,7 +25,7 @@
 
 use super::{InstrBuffer, Latencies, Stop};
 use crate::bpred::{BranchUnit, Outcome};
-use crate::config::Config;
+use crate::config::{Config, MAX_QUEUE_ENTRIES};
 use crate::frontend::{BranchKind, Instr, InstrStream, Kind, TraceError};
 use crate::memory::{PrivateCaches, Uncore};
 use crate::stats::{Component, CoreStats, CpiStack};
@@ -60,8 +60,8 @@ struct KindInfo {
 }
 
 /// Ring size of [`Waiting`]: above the largest issue queue the configuration accepts plus its
-/// two sentinel slots, and a constant so that masked indices need no bounds checks.
-const WAITING_RING: usize = 8192;
+/// two sentinel slots, and a constant power of two so that masked indices need no bounds checks.
+const WAITING_RING: usize = (MAX_QUEUE_ENTRIES as usize + 3).next_power_of_two();
 
 /// Issue times of the instructions waiting in the issue queue, ascending, in a ring. Entries
 /// below the dispatch cycle have issued; they are released lazily, only when the ring's length
@@ -255,9 +255,9 @@ impl Waiting {
     }
 }
 
-/// Ring size of [`Window`]: the largest ROB, load or store queue the configuration accepts, a
-/// constant so that masked indices need no bounds checks.
-const WINDOW_RING: usize = 4096;
+/// Ring size of [`Window`]: the largest ROB, load or store queue the configuration accepts,
+/// rounded up to a power of two, a constant so that masked indices need no bounds checks.
+const WINDOW_RING: usize = (MAX_QUEUE_ENTRIES as usize).next_power_of_two();
 
 /// Retirement times of the last `size` instructions of a kind (all, loads, stores), in a ring:
 /// the slot at `pos` holds the oldest, whose retirement frees the entry the next one needs.
@@ -850,7 +850,7 @@ impl IntervalCore {
 
 #[cfg(test)]
 mod tests {
-    use super::{WAITING_RING, Waiting};
+    use super::{MAX_QUEUE_ENTRIES, Waiting};
 
     /// The ring ascends, its entries not below `now` equal `reference`, and both sentinels
     /// hold: `u64::MAX` at the tail, and before the head a value no larger than `now`, below
@@ -966,7 +966,6 @@ mod tests {
     #[test]
     fn waiting_holds_the_largest_queue_across_the_ring_end() {
         // the largest issue queue the configuration accepts, full most of the time
-        check_mixture(4096, 50_000, 50_000, 1, 3, 16);
-        const { assert!(4096 + 2 < WAITING_RING) };
+        check_mixture(MAX_QUEUE_ENTRIES as usize, 50_000, 50_000, 1, 3, 16);
     }
 }
