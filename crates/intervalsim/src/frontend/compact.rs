@@ -1225,6 +1225,91 @@ mod tests {
         assert_eq!(collect(&mut r, usize::MAX).unwrap(), vec![a, b]);
     }
 
+    /// A program with `rep` iterations (one pc repeated, its addresses on a stride), calls and
+    /// returns to varying places, and indirect jumps: records off the expected pc or with an
+    /// explicit target.
+    fn jumpy_program(n: u64) -> Vec<Instr> {
+        let mut v = Vec::new();
+        for k in 0..n {
+            let caller = 0x4000 + (k % 5) * 0x40;
+            let mut call = Instr::new(caller, Kind::Branch);
+            call.len = 5;
+            call.branch = BranchKind::DirectCall;
+            call.taken = true;
+            call.target = 0x9000;
+            v.push(call);
+            for i in 0..(k % 4 + 1) {
+                let mut rep = Instr::new(0x9000, Kind::Store);
+                rep.len = 2;
+                rep.push_mem(0x10_0000 + k * 64 + i * 8, 8, true);
+                rep.push_mem(0x20_0000 + k * 64 + i * 8, 8, false);
+                v.push(rep);
+            }
+            let mut ind = Instr::new(0x9002, Kind::Branch);
+            ind.len = 2;
+            ind.branch = BranchKind::Indirect;
+            ind.taken = true;
+            ind.target = 0x9100 + (k % 3) * 0x10;
+            v.push(ind);
+            let mut ret = Instr::new(ind.target, Kind::Branch);
+            ret.len = 1;
+            ret.branch = BranchKind::Return;
+            ret.taken = true;
+            ret.target = caller + 5;
+            v.push(ret);
+        }
+        v
+    }
+
+    /// Decode `body` (`n` records) with the fast loop, taking the reporting decoder only where
+    /// the loop stops; returns the records and how many took the reporting decoder.
+    fn decode_counting_slow(body: &[u8], n: usize, runs: bool) -> (Vec<Instr>, usize) {
+        let mut t = v2::Tables::new(runs);
+        let mut buf = body.to_vec();
+        // Padding, so the last records have a whole window behind them too.
+        buf.extend([0u8; v2::WINDOW]);
+        let mut out = vec![Instr::default(); n];
+        let (mut pos, mut done, mut slow) = (0, 0, 0);
+        loop {
+            let (p, k) = t.run(&buf, pos, &mut out[done..], (n - done) as u64);
+            (pos, done) = (p, done + k);
+            if done == n {
+                break;
+            }
+            let on = Report {
+                path: "t",
+                record: done as u64,
+                offset: pos as u64,
+                announced: (n - done) as u64,
+            };
+            pos += t
+                .report(&buf[pos..body.len()], &mut out[done], &on)
+                .unwrap();
+            done += 1;
+            slow += 1;
+        }
+        assert_eq!(pos, body.len());
+        (out, slow)
+    }
+
+    #[test]
+    fn pc_jumps_and_explicit_targets_stay_in_the_fast_loop() {
+        let v = jumpy_program(500);
+        for runs in [false, true] {
+            let body = encoded(&v, runs);
+            let (got, slow) = decode_counting_slow(&body, v.len(), runs);
+            assert!(got == v, "runs {runs}");
+            // Only the records that bring a new shape (one per static instruction) leave it.
+            assert!(
+                slow <= 16,
+                "runs {runs}: {slow} records took the reporting decoder"
+            );
+            let file = file_of(if runs { 3 } else { 2 }, &body, v.len() as u64);
+            assert!(read_whole(file.clone(), true).unwrap() == v, "runs {runs}");
+            assert!(read_whole(file, false).unwrap() == v, "runs {runs}");
+        }
+    }
+
     #[test]
     fn errors_past_the_fast_path_name_the_right_record() {
         // Corruption after many fast-path records: record number and offset still exact.

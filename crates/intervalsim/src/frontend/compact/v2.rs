@@ -125,8 +125,19 @@ impl Shape {
     /// template goes as one block copy (a few wide moves), then the dynamic fields.
     #[inline(always)]
     fn emit(&self, o: &mut Instr, pc: u64, taken: bool) -> u64 {
+        self.emit_to(o, pc, taken, self.target_at(pc))
+    }
+
+    /// The shape's target for a record at `pc` (0 unless the shape keeps a relative target).
+    #[inline(always)]
+    fn target_at(&self, pc: u64) -> u64 {
+        pc.wrapping_add(self.tmpl.target) & self.tmask
+    }
+
+    /// [`Shape::emit`] with the record's `target` given.
+    #[inline(always)]
+    fn emit_to(&self, o: &mut Instr, pc: u64, taken: bool, target: u64) -> u64 {
         std::slice::from_mut(o).copy_from_slice(std::slice::from_ref(&self.tmpl));
-        let target = pc.wrapping_add(self.tmpl.target) & self.tmask;
         o.pc = pc;
         o.target = target;
         o.taken = taken;
@@ -658,10 +669,14 @@ fn read_shape<E: OnError>(w: &Window, p: &mut usize, on: &E) -> Result<(Instr, b
 
 impl Tables {
     /// Decode the common records from `buf[pos..]` into `out` while a whole record surely lies
-    /// in `buf`: run records (version 3) and records with a sequential pc, a shape from the pc
-    /// table or by id, and no explicit target or sync event. `announced` is the count of
-    /// records the header still announces. Stops before the first other record, which
-    /// [`decode`] then handles; returns the new position and the records decoded.
+    /// in `buf`: run records (version 3) and plain records, whose shape comes from the pc
+    /// table or by id (any pc, explicit target or not, but no new shape and no sync event).
+    /// `announced` is the count of records the header still announces. Stops before the first
+    /// other record, which [`decode`] then handles; returns the new position and the records
+    /// decoded. The common plain record (sequential pc, the shape's target) takes a path of
+    /// its own without a test for either; the others (a `rep` instruction's iterations,
+    /// returns, indirect branches: 7 % of a Python interpreter's records) stay in the loop
+    /// too, since a trip through the reporting decoder's path costs twice a record.
     ///
     /// Run codes and plain records are handled in one loop with all state in locals: real
     /// programs switch between the two every few records, and a call per switch cost as much
@@ -721,7 +736,7 @@ impl Tables {
     fn decode_run_body(
         &mut self,
         buf: &[u8],
-        mut pos: usize,
+        pos: usize,
         out: &mut [Instr],
         announced: u64,
     ) -> (usize, usize) {
@@ -748,6 +763,12 @@ impl Tables {
         let mut rest: &mut [Instr] = out;
         // Records left unfilled when a run stops at corrupt input.
         let mut stopped_at: Option<usize> = None;
+        // The reader's place as a pointer, and the first place without a whole window behind
+        // it: one register and one compare per record, where a position, the buffer's start
+        // and its length took three (spilled to the stack) and four instructions.
+        let base = buf.as_ptr();
+        let mut cur = base.wrapping_add(pos);
+        let stop = base.wrapping_add((buf.len() + 1).saturating_sub(WINDOW));
         'records: loop {
             if *run_left > 0 {
                 // Run records: fully predicted, no byte to read.
@@ -772,11 +793,21 @@ impl Tables {
             let Some(o) = rest.first_mut() else {
                 break;
             };
-            let Some(w) = buf.get(pos..).and_then(|b| b.first_chunk::<WINDOW>()) else {
+            if cur >= stop {
                 break;
-            };
+            }
+            // SAFETY: `base <= cur < stop`, so `cur + WINDOW <= base + buf.len()`: the window
+            // lies inside `buf`.
+            let w = unsafe { &*cur.cast::<[u8; WINDOW]>() };
             let head = w[0];
-            if head & (RESERVED | TARGET | SYNC | SEQ | MODE_NEW << MODE_SHIFT) != SEQ {
+            let used = if head & (RESERVED | TARGET | SYNC | SEQ | MODE_NEW << MODE_SHIFT) == SEQ {
+                // The common record: sequential pc, the shape's own target.
+                plain_record::<false>(slots, shapes, w, head, o, &mut next_pc, &mut ctx)
+            } else if head & (RESERVED | SYNC | MODE_NEW << MODE_SHIFT) == 0 {
+                // A pc off the expected one (a `rep` instruction's next iteration, a jump the
+                // trace does not show) or an explicit target (returns, indirect branches).
+                plain_record::<true>(slots, shapes, w, head, o, &mut next_pc, &mut ctx)
+            } else {
                 // A run code (version 3), or a record left to the reporting decoder.
                 if head & RUN_MASK != RUN || !*runs || shapes.is_empty() {
                     break;
@@ -795,54 +826,101 @@ impl Tables {
                 }
                 *run_left = k;
                 *run_code_len = len;
-                pos += len;
+                cur = cur.wrapping_add(len);
                 continue;
-            }
-            let key = next_pc ^ ctx;
-            let si = slot_index(key);
-            let by_id = head & (MODE_ID << MODE_SHIFT) != 0;
-            let taken = head & TAKEN != 0;
-            let (shape, mut p) = if !by_id {
-                let slot = &mut slots[si];
-                if slot.key != key {
-                    break;
-                }
-                slot.taken = taken;
-                // SAFETY: the entry's key matched.
-                (unsafe { matched_shape(shapes, slot) }, 1)
-            } else {
-                let id = u16::from_le_bytes([w[1], w[2]]) as usize;
-                let Some(shape) = shapes.get_mut(id) else {
-                    break;
-                };
-                slots[si] = Slot {
-                    key,
-                    id: id as u32,
-                    taken,
-                };
-                (shape, 3)
             };
-            let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
-            if head & ADDR_PREDICTED != 0 {
-                for k in 0..nm {
-                    shape.advance_predicted(k);
-                }
-            } else {
-                for k in 0..nm {
-                    let (e, len) = fast_number(w, p);
-                    p += len;
-                    shape.advance(k, shape.predict(k).wrapping_add(unzigzag(e) as u64));
-                }
-            }
-            next_pc = shape.emit(o, next_pc, taken);
-            ctx = shape.salt;
-            pos += p;
+            let Some(p) = used else {
+                break;
+            };
+            cur = cur.wrapping_add(p);
             rest = &mut std::mem::take(&mut rest)[1..];
         }
         *next_pc_at = next_pc;
         *ctx_at = ctx;
-        (pos, total - stopped_at.unwrap_or(rest.len()))
+        (
+            cur as usize - base as usize,
+            total - stopped_at.unwrap_or(rest.len()),
+        )
     }
+}
+
+/// Decode the plain record (no new shape, no sync event) at the start of `w`, whose head byte
+/// is `head`, into `o`, and move `next_pc` and `ctx` on; returns the bytes it takes. Returns
+/// `None`, changing nothing, where its shape is unknown (corrupt input, left to the reporting
+/// decoder). With `GENERAL` false the caller has checked that the pc is the expected one and
+/// the target the shape's (the common record, with no test for either); with `GENERAL` true
+/// the record may carry a pc delta and an explicit target. With a whole record in the window
+/// no number can be cut short, so nothing else can go wrong.
+#[allow(clippy::needless_range_loop)]
+// `k` indexes two arrays of the shape
+#[inline(always)]
+fn plain_record<const GENERAL: bool>(
+    slots: &mut [Slot; SLOTS],
+    shapes: &mut [Shape],
+    w: &[u8; WINDOW],
+    head: u8,
+    o: &mut Instr,
+    next_pc: &mut u64,
+    ctx: &mut u64,
+) -> Option<usize> {
+    let mut p = 1;
+    let mut pc = *next_pc;
+    if GENERAL && head & SEQ == 0 {
+        let (e, len) = fast_number(w, p);
+        p += len;
+        pc = pc.wrapping_add(unzigzag(e) as u64);
+    }
+    let key = pc ^ *ctx;
+    let si = slot_index(key);
+    let taken = head & TAKEN != 0;
+    let shape = if head & (MODE_ID << MODE_SHIFT) == 0 {
+        let slot = &mut slots[si];
+        if slot.key != key {
+            return None;
+        }
+        slot.taken = taken;
+        // SAFETY: the entry's key matched.
+        unsafe { matched_shape(shapes, slot) }
+    } else {
+        let id = fast_u16(w, p) as usize;
+        let shape = shapes.get_mut(id)?;
+        slots[si] = Slot {
+            key,
+            id: id as u32,
+            taken,
+        };
+        p += 2;
+        shape
+    };
+    let mut target = shape.target_at(pc);
+    if GENERAL && head & TARGET != 0 {
+        let (e, len) = fast_number(w, p);
+        p += len;
+        target = pc.wrapping_add(unzigzag(e) as u64);
+    }
+    let nm = (shape.tmpl.n_mem as usize).min(MAX_MEM);
+    if head & ADDR_PREDICTED != 0 {
+        for k in 0..nm {
+            shape.advance_predicted(k);
+        }
+    } else {
+        for k in 0..nm {
+            let (e, len) = fast_number(w, p);
+            p += len;
+            shape.advance(k, shape.predict(k).wrapping_add(unzigzag(e) as u64));
+        }
+    }
+    *next_pc = shape.emit_to(o, pc, taken, target);
+    *ctx = shape.salt;
+    Some(p)
+}
+
+/// The little-endian `u16` at `w[p..]` (the clamp of `p`, as in [`fast_number`], only keeps
+/// the compiler from adding bounds checks).
+#[inline(always)]
+fn fast_u16(w: &[u8; WINDOW], p: usize) -> u16 {
+    let p = p.min(WINDOW - 2);
+    u16::from_le_bytes([w[p], w[p + 1]])
 }
 
 /// Append `v` as a prefix-coded number: the count of leading one bits of the first byte, `n`,
