@@ -1311,6 +1311,39 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_stops_inside_the_fast_loop_names_its_code() {
+        // Straight-line code x, y, z, then a jump back to x: the pc table knows y after x and
+        // z after y, but nothing after z.
+        let mut x = Instr::new(0x5000, Kind::Int);
+        x.len = 3;
+        let mut y = Instr::new(0x5003, Kind::Load);
+        y.len = 4;
+        y.push_mem(0x8000, 8, false);
+        let mut z = Instr::new(0x5007, Kind::Int);
+        z.len = 2;
+        let body = encoded(&[x, y, z, x], true);
+        let at = body.len();
+        // A run of three: y and z replay, the third has no shape. The padding puts the code
+        // in the fast loop's window.
+        let mut bad = body.clone();
+        bad.push(RUN_CODE_OF_THREE);
+        bad.extend_from_slice(&[0; 200]);
+        let file = file_of(3, &bad, 20);
+        for baseline in [false, true] {
+            let e = read_whole(file.clone(), baseline).unwrap_err();
+            assert!(
+                e.contains("corrupt record 6")
+                    && e.contains(&format!("byte offset {}", 32 + at))
+                    && e.contains("(1 to go): no shape is recorded for pc 0x5009"),
+                "{e}"
+            );
+        }
+    }
+
+    /// A version 3 run code for three records.
+    const RUN_CODE_OF_THREE: u8 = 0x06 | 2 << 3;
+
+    #[test]
     fn errors_past_the_fast_path_name_the_right_record() {
         // Corruption after many fast-path records: record number and offset still exact.
         let v = varied();

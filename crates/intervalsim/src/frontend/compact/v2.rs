@@ -81,9 +81,32 @@ const SLOTS: usize = 1 << TABLE_BITS;
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     key: u64,
-    id: u32,
+    /// The shape's byte offset in the shape table (its id times the size of a [`Shape`]): the
+    /// hot loops add it to the table's start, with no multiplication per record.
+    at: u32,
     /// The outcome of the last record through this entry: a run's predicted outcome.
     taken: bool,
+}
+
+// Every offset of a shape fits the `u32`.
+const _: () = assert!(SHAPES * size_of::<Shape>() <= u32::MAX as usize);
+
+impl Slot {
+    /// The entry of key `key` for shape `id` with outcome `taken`.
+    #[inline(always)]
+    fn new(key: u64, id: usize, taken: bool) -> Slot {
+        Slot {
+            key,
+            at: (id * size_of::<Shape>()) as u32,
+            taken,
+        }
+    }
+
+    /// The shape's id.
+    #[inline(always)]
+    fn id(&self) -> usize {
+        self.at as usize / size_of::<Shape>()
+    }
 }
 
 /// A static shape and its address predictors.
@@ -232,11 +255,7 @@ fn slot_index(key: u64) -> usize {
 
 /// An empty pc table: slot `i` holds a key whose index is not `i`, so no lookup matches it.
 fn empty_slots() -> Box<[Slot; SLOTS]> {
-    let mut slots = boxed_array(Slot {
-        key: 0,
-        id: 0,
-        taken: false,
-    });
+    let mut slots = boxed_array(Slot::new(0, 0, false));
     for (i, s) in slots.iter_mut().enumerate() {
         s.key = (i ^ 1) as u64;
         debug_assert_ne!(slot_index(s.key), i);
@@ -285,13 +304,14 @@ fn shape_key(ins: &Instr) -> (Instr, bool) {
 ///
 /// The entry's key must have matched a lookup. An entry is only ever written with the id of a
 /// shape that exists at that moment, shapes are never removed, and an entry never written holds
-/// a key no lookup matches (see [`empty_slots`]); so a matched entry's id is in range and the
-/// hot loops skip the bounds check (two instructions per record).
+/// a key no lookup matches (see [`empty_slots`]); so a matched entry's offset is in range and
+/// the hot loops skip the bounds check (two instructions per record).
 #[inline(always)]
 unsafe fn matched_shape<'a>(shapes: &'a mut [Shape], slot: &Slot) -> &'a mut Shape {
-    debug_assert!((slot.id as usize) < shapes.len());
-    // SAFETY: the caller's promise (see above).
-    unsafe { shapes.get_unchecked_mut(slot.id as usize) }
+    debug_assert!(slot.id() < shapes.len());
+    debug_assert_eq!(slot.at as usize % size_of::<Shape>(), 0);
+    // SAFETY: the caller's promise (see above): `at` is the offset of an existing shape.
+    unsafe { &mut *shapes.as_mut_ptr().byte_add(slot.at as usize) }
 }
 
 /// Produce one record of a run into `o`: fully predicted, so the expected pc `next_pc`, its
@@ -419,14 +439,14 @@ impl Encoder {
         let sk = pc ^ t.ctx;
         let si = slot_index(sk);
         let slot = t.slots[si];
-        let hit = slot.key == sk && self.keys[slot.id as usize] == key;
+        let hit = slot.key == sk && self.keys[slot.id()] == key;
         let known = if hit {
-            Some(slot.id as usize)
+            Some(slot.id())
         } else {
             self.ids.get(&key).map(|&id| id as usize)
         };
         if hit && t.runs && pc == t.next_pc {
-            let id = slot.id as usize;
+            let id = slot.id();
             let shape = &t.shapes[id];
             let n = ins.n_mem as usize;
             if ins.sync == SyncOp::None
@@ -458,15 +478,11 @@ impl Encoder {
         }
         let id = if hit {
             t.slots[si].taken = ins.taken;
-            slot.id as usize
+            slot.id()
         } else if let Some(id) = known {
             head |= MODE_ID << MODE_SHIFT;
             out.extend_from_slice(&(id as u16).to_le_bytes());
-            t.slots[si] = Slot {
-                key: sk,
-                id: id as u32,
-                taken: ins.taken,
-            };
+            t.slots[si] = Slot::new(sk, id, ins.taken);
             id
         } else {
             head |= MODE_NEW << MODE_SHIFT;
@@ -479,11 +495,7 @@ impl Encoder {
                 self.keys.push(key);
             }
             self.ids.insert(key, id as u16);
-            t.slots[si] = Slot {
-                key: sk,
-                id: id as u32,
-                taken: ins.taken,
-            };
+            t.slots[si] = Slot::new(sk, id, ins.taken);
             id
         };
         let shape = &mut t.shapes[id];
@@ -761,8 +773,8 @@ impl Tables {
         let slack = announced.saturating_sub(total as u64);
         // The records still to fill: a slice, not an index, so no count lives in a register.
         let mut rest: &mut [Instr] = out;
-        // Records left unfilled when a run stops at corrupt input.
-        let mut stopped_at: Option<usize> = None;
+        // Where a run stopped at corrupt input: its records done and its length in this call.
+        let mut stopped: Option<(usize, usize)> = None;
         // The reader's place as a pointer, and the first place without a whole window behind
         // it: one register and one compare per record, where a position, the buffer's start
         // and its length took three (spilled to the stack) and four instructions.
@@ -776,15 +788,13 @@ impl Tables {
                 let (run, tail) = std::mem::take(&mut rest).split_at_mut(k);
                 rest = tail;
                 // No count of the records done: only a run that stops needs it, and there it
-                // follows from the record's place in `run`.
-                let start = run.as_ptr() as usize;
+                // follows from the record's place in `run`, by a function out of line (a
+                // count worked out in line became two counters updated on every record).
+                let start = run.as_ptr();
                 for o in run.iter_mut() {
                     if !run_record(slots, shapes, o, &mut next_pc, &mut ctx) {
                         // Corrupt input: the reporting decoder names the run code.
-                        let done = (o as *mut Instr as usize - start) / size_of::<Instr>();
-                        let left = k - done;
-                        *run_left -= done as u64;
-                        stopped_at = Some(left + rest.len());
+                        stopped = Some((records_between(start, o), k));
                         break 'records;
                     }
                 }
@@ -837,11 +847,21 @@ impl Tables {
         }
         *next_pc_at = next_pc;
         *ctx_at = ctx;
-        (
-            cur as usize - base as usize,
-            total - stopped_at.unwrap_or(rest.len()),
-        )
+        // Records left unfilled.
+        let mut unfilled = rest.len();
+        if let Some((done, k)) = stopped {
+            *run_left -= done as u64;
+            unfilled += k - done;
+        }
+        (cur as usize - base as usize, total - unfilled)
     }
+}
+
+/// The records from `start` to `o` in one slice.
+#[cold]
+#[inline(never)]
+fn records_between(start: *const Instr, o: &Instr) -> usize {
+    (o as *const Instr as usize - start as usize) / size_of::<Instr>()
 }
 
 /// Decode the plain record (no new shape, no sync event) at the start of `w`, whose head byte
@@ -884,11 +904,7 @@ fn plain_record<const GENERAL: bool>(
     } else {
         let id = fast_u16(w, p) as usize;
         let shape = shapes.get_mut(id)?;
-        slots[si] = Slot {
-            key,
-            id: id as u32,
-            taken,
-        };
+        slots[si] = Slot::new(key, id, taken);
         p += 2;
         shape
     };
@@ -1022,7 +1038,7 @@ pub(super) fn decode<E: OnError>(
                     )
                 }));
             }
-            slot.id as usize
+            slot.id()
         }
         MODE_ID => {
             let at = p;
@@ -1098,11 +1114,7 @@ pub(super) fn decode<E: OnError>(
         out.mem[k].addr = a;
         shape.advance(k, a);
     }
-    t.slots[si] = Slot {
-        key: sk,
-        id: id as u32,
-        taken,
-    };
+    t.slots[si] = Slot::new(sk, id, taken);
     t.ctx = shape.salt;
     t.next_pc = next_pc;
     Ok(p)
