@@ -219,6 +219,12 @@ impl Uncore for SharedLlc {
     }
 }
 
+/// A call that marks its branch unlikely (`std::hint::cold_path` needs a newer Rust than the
+/// crate's minimum): the branch's block then gets the spills and the far layout.
+#[cold]
+#[inline(never)]
+fn cold_path() {}
+
 /// The result of one access through the hierarchy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Served {
@@ -260,7 +266,10 @@ struct L2Side<'a> {
 }
 
 impl L2Side<'_> {
-    #[inline]
+    /// A demand read: the one-word LRU path is inlined into the L1 miss path (and with it
+    /// into the cores' step: no call, no saved registers), every other shape calls
+    /// [`L2Side::read_any`].
+    #[inline(always)]
     fn read<U: Uncore>(
         &mut self,
         u: &mut U,
@@ -299,8 +308,9 @@ impl L2Side<'_> {
         }
     }
 
-    /// [`L2Side::read`] for any L2 shape and prefetcher.
-    #[inline(always)]
+    /// [`L2Side::read`] for any L2 shape and prefetcher (out of line: it also serves the L1
+    /// prefetches, and would only grow the cores' step).
+    #[inline(never)]
     fn read_any<U: Uncore>(
         &mut self,
         u: &mut U,
@@ -451,7 +461,12 @@ impl PrivateCaches {
                 level: Level::L1,
                 tlb_cycles,
             },
-            None => self.l1_miss::<U, INSTR>(u, pc, addr, write, t, tlb_cycles),
+            None => {
+                // Marked cold so that the register allocator keeps the spills of the inlined
+                // miss path (L2, LLC, DRAM) off the hit path.
+                cold_path();
+                self.l1_miss::<U, INSTR>(u, pc, addr, write, t, tlb_cycles)
+            }
         };
         if write
             && matches!(served.level, Level::L1 | Level::L2)
@@ -493,7 +508,8 @@ impl PrivateCaches {
         } else {
             Request::Read
         };
-        let (ready, level) = side.read(u, pc, line, start + l1.latency() as u64, req);
+        let at = start + l1.latency() as u64;
+        let (ready, level) = side.read(u, pc, line, at, req);
         l1.mshr_release(slot, ready);
         if let Some(v) = l1.fill_absent_mru(line, ready, write, false)
             && v.dirty
@@ -537,7 +553,7 @@ impl PrivateCaches {
                 continue;
             }
             let Some(slot) = l1.mshr_free(t) else { break };
-            let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
+            let (ready, _) = side.read_any(u, pc, c, t + lat1, Request::Prefetch);
             l1.mshr_release(slot, ready);
             if let Some(v) = l1.fill_absent_mru(c, ready, false, true)
                 && v.dirty
