@@ -83,9 +83,9 @@ pub struct SharedLlc {
     l3: Cache,
     pf: Prefetcher,
     dram: Dram,
-    /// The LLC is an LRU cache of 9 to 16 ways without a prefetcher (every preset's): its
-    /// accesses then take the fixed two-word LRU path, tested once per request instead of at
-    /// each lookup, fill and prefetcher check.
+    /// The LLC is an LRU cache of 9 to 16 ways without a prefetcher (every preset's but
+    /// bigcore's): its accesses then take the fixed two-word LRU path, tested once per request
+    /// instead of at each lookup, fill and prefetcher check.
     fast: bool,
 }
 
@@ -152,7 +152,7 @@ impl SharedLlc {
         }
     }
 
-    /// [`Uncore::read`] for any LLC shape and prefetcher (out of line: the presets take
+    /// [`Uncore::read`] for any LLC shape and prefetcher (out of line: most presets take
     /// [`SharedLlc::read_fast`]).
     #[inline(never)]
     fn read_any(&mut self, line: u64, now: u64, req: Request) -> (u64, Level) {

@@ -109,8 +109,8 @@ pub struct Tlbs {
     walk_penalty: u32,
     /// Last page translated on each side: a repeat hits the MRU entry, which changes nothing.
     last_page: [u64; 2],
-    /// All three TLBs have four ways (every preset): translations then take fixed four-way
-    /// paths, tested once instead of at each level.
+    /// All three TLBs have four ways (every preset but bigcore): translations then take fixed
+    /// four-way paths, tested once instead of at each level.
     four_ways: bool,
     /// Counters.
     pub stats: TlbStats,
