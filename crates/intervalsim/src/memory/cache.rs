@@ -588,13 +588,72 @@ impl Cache {
             Shape::General => self.lookup_general(line, write),
         };
         if hit.is_none() {
-            if write {
-                self.stats.write_misses += 1;
-            } else {
-                self.stats.read_misses += 1;
-            }
+            self.count_miss(write);
         }
         hit
+    }
+
+    /// Count a demand miss.
+    #[inline(always)]
+    fn count_miss(&mut self, write: bool) {
+        if write {
+            self.stats.write_misses += 1;
+        } else {
+            self.stats.read_misses += 1;
+        }
+    }
+
+    /// The words of LRU state per set when the cache takes a const-generic LRU path (1 or
+    /// 2: see [`Cache::access_behind_lru`]), or 0 for the general path. A caller that tests
+    /// this once can then use the `_lru` operations without a dispatch at each of them.
+    #[inline(always)]
+    pub fn lru_words(&self) -> usize {
+        match self.shape {
+            Shape::Lru1 => 1,
+            Shape::Lru2 => 2,
+            Shape::General => 0,
+        }
+    }
+
+    /// [`Cache::access_behind`] for a cache whose [`Cache::lru_words`] is `N` (checked in
+    /// debug builds only).
+    #[inline(always)]
+    pub fn access_behind_lru<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
+        debug_assert_eq!(self.lru_words(), N, "{}", self.name);
+        self.count_access(write);
+        let hit = self.lookup_lru::<N>(line, write);
+        if hit.is_none() {
+            self.count_miss(write);
+        }
+        hit
+    }
+
+    /// [`Cache::probe`] for a cache whose [`Cache::lru_words`] is `N`.
+    #[inline(always)]
+    pub fn probe_lru<const N: usize>(&mut self, line: u64, write: bool) -> Option<u64> {
+        debug_assert_eq!(self.lru_words(), N, "{}", self.name);
+        let set = (line & self.set_mask) as usize;
+        let b = set * self.stride;
+        let (_, w) = self.find_in::<N>(set, b, fingerprint(line) * ONES, line)?;
+        self.probed(line, b, w, write)
+    }
+
+    /// [`Cache::fill_absent`] for a cache whose [`Cache::lru_words`] is `N`.
+    #[inline(always)]
+    pub fn fill_absent_lru<const N: usize>(
+        &mut self,
+        line: u64,
+        ready: u64,
+        dirty: bool,
+        prefetch: bool,
+    ) -> Option<Victim> {
+        debug_assert_eq!(self.lru_words(), N, "{}", self.name);
+        debug_assert!(
+            self.find(line).is_none(),
+            "{}: line {line:#x} present",
+            self.name
+        );
+        self.install_lru::<N>(line, ready, dirty, prefetch, false)
     }
 
     /// [`Cache::access`] for a cache built [`Cache::with_set_mru`]: a hit on the set's most
@@ -625,10 +684,8 @@ impl Cache {
         if hit.is_some() {
             // SAFETY: as above.
             unsafe { *self.mru.get_unchecked_mut(set) = self.last };
-        } else if write {
-            self.stats.write_misses += 1;
         } else {
-            self.stats.read_misses += 1;
+            self.count_miss(write);
         }
         hit
     }
@@ -679,12 +736,18 @@ impl Cache {
     #[inline]
     pub fn probe(&mut self, line: u64, write: bool) -> Option<u64> {
         let (b, w) = self.find(line)?;
+        self.probed(line, b, w, write)
+    }
+
+    /// The rest of a probe that found `line` in way `w` of the set at `b`.
+    #[inline(always)]
+    fn probed(&mut self, line: u64, b: usize, w: usize, write: bool) -> Option<u64> {
         let mi = b + 2 * w + 1;
         if write {
-            self.data[mi] |= DIRTY;
+            *self.tag_at_mut(mi) |= DIRTY;
             self.mark_dirty(line, w);
         }
-        Some(self.data[mi] & READY_MASK)
+        Some(self.tag_at(mi) & READY_MASK)
     }
 
     /// Install `line` (ready at `ready`), evicting a victim when the set is full.

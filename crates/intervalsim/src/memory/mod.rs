@@ -83,14 +83,21 @@ pub struct SharedLlc {
     l3: Cache,
     pf: Prefetcher,
     dram: Dram,
+    /// The LLC is an LRU cache of 9 to 16 ways without a prefetcher (every preset's but
+    /// bigcore's): its accesses then take the fixed two-word LRU path, tested once per request
+    /// instead of at each lookup, fill and prefetcher check.
+    fast: bool,
 }
 
 impl SharedLlc {
     /// Build from a configuration.
     pub fn new(c: &Config) -> SharedLlc {
+        let l3 = Cache::from_config("l3", &c.l3);
+        let pf = Prefetcher::new(c.l3.prefetcher, c.l3.prefetch_degree);
         SharedLlc {
-            l3: Cache::from_config("l3", &c.l3),
-            pf: Prefetcher::new(c.l3.prefetcher, c.l3.prefetch_degree),
+            fast: l3.lru_words() == 2 && !pf.is_active(),
+            l3,
+            pf,
             dram: Dram::new(c.dram_latency_cycles(), c.dram_cycles_per_line()),
         }
     }
@@ -109,17 +116,61 @@ impl SharedLlc {
         self.dram.stats = Default::default();
     }
 
+    /// A DRAM read of absent `line` at `t` and its fill, through the two-word LRU path when
+    /// `FAST` (see `fast`).
     #[inline(always)]
-    fn fetch(&mut self, line: u64, t: u64, prefetch: bool) -> u64 {
+    fn fetch<const FAST: bool>(&mut self, line: u64, t: u64, prefetch: bool) -> u64 {
         let (slot, start) = self.l3.mshr_acquire(t);
         let ready = self.dram.read(start);
         self.l3.mshr_release(slot, ready);
-        if let Some(v) = self.l3.fill_absent(line, ready, false, prefetch)
+        let victim = if FAST {
+            self.l3.fill_absent_lru::<2>(line, ready, false, prefetch)
+        } else {
+            self.l3.fill_absent(line, ready, false, prefetch)
+        };
+        if let Some(v) = victim
             && v.dirty
         {
             self.dram.write(t);
         }
         ready
+    }
+
+    /// [`Uncore::read`] through the two-word LRU path, no prefetcher (see `fast`).
+    #[inline(always)]
+    fn read_fast(&mut self, line: u64, now: u64, req: Request) -> (u64, Level) {
+        let t = now + self.l3.latency() as u64;
+        let prefetch = req == Request::Prefetch;
+        let hit = if prefetch {
+            self.l3.probe_lru::<2>(line, false)
+        } else {
+            self.l3.access_behind_lru::<2>(line, false)
+        };
+        match hit {
+            Some(r) => (t.max(r), Level::L3),
+            None => (self.fetch::<true>(line, t, prefetch), Level::Dram),
+        }
+    }
+
+    /// [`Uncore::read`] for any LLC shape and prefetcher (out of line: most presets take
+    /// [`SharedLlc::read_fast`]).
+    #[inline(never)]
+    fn read_any(&mut self, line: u64, now: u64, req: Request) -> (u64, Level) {
+        let t = now + self.l3.latency() as u64;
+        let prefetch = req == Request::Prefetch;
+        let hit = if prefetch {
+            self.l3.probe(line, false)
+        } else {
+            self.l3.access_behind(line, false)
+        };
+        let out = match hit {
+            Some(r) => (t.max(r), Level::L3),
+            None => (self.fetch::<false>(line, t, prefetch), Level::Dram),
+        };
+        if !prefetch && self.pf.trains_on(hit.is_some()) {
+            self.prefetch(line, hit.is_some(), t);
+        }
+        out
     }
 
     /// Train the LLC prefetcher on a demand access to `line` at `t` and issue its prefetches
@@ -130,7 +181,7 @@ impl SharedLlc {
         let n = self.pf.train(0, line, hit, &mut buf);
         for &c in &buf[..n] {
             if !self.l3.contains(c) && self.l3.mshr_free(t).is_some() {
-                self.fetch(c, t, true);
+                self.fetch::<false>(c, t, true);
             }
         }
     }
@@ -141,32 +192,38 @@ impl Uncore for SharedLlc {
     // their state around it.
     #[inline(always)]
     fn read(&mut self, _core: u32, line: u64, now: u64, req: Request) -> (u64, Level) {
-        let t = now + self.l3.latency() as u64;
-        let prefetch = req == Request::Prefetch;
-        let hit = if prefetch {
-            self.l3.probe(line, false)
+        if self.fast {
+            self.read_fast(line, now, req)
         } else {
-            self.l3.access_behind(line, false)
-        };
-        let out = match hit {
-            Some(r) => (t.max(r), Level::L3),
-            None => (self.fetch(line, t, prefetch), Level::Dram),
-        };
-        if !prefetch && self.pf.trains_on(hit.is_some()) {
-            self.prefetch(line, hit.is_some(), t);
+            self.read_any(line, now, req)
         }
-        out
     }
 
     fn writeback(&mut self, _core: u32, line: u64, now: u64) {
-        if self.l3.probe(line, true).is_none()
-            && let Some(v) = self.l3.fill_absent(line, now, true, false)
+        let victim = if self.fast {
+            match self.l3.probe_lru::<2>(line, true) {
+                Some(_) => None,
+                None => self.l3.fill_absent_lru::<2>(line, now, true, false),
+            }
+        } else {
+            match self.l3.probe(line, true) {
+                Some(_) => None,
+                None => self.l3.fill_absent(line, now, true, false),
+            }
+        };
+        if let Some(v) = victim
             && v.dirty
         {
             self.dram.write(now);
         }
     }
 }
+
+/// A call that marks its branch unlikely (`std::hint::cold_path` needs a newer Rust than the
+/// crate's minimum): the branch's block then gets the spills and the far layout.
+#[cold]
+#[inline(never)]
+fn cold_path() {}
 
 /// The result of one access through the hierarchy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,17 +251,67 @@ pub struct PrivateCaches {
     pf_l1i: Prefetcher,
     pf_l1d: Prefetcher,
     pf_l2: Prefetcher,
+    /// The L2 is an LRU cache of up to 8 ways without a prefetcher (every preset's but
+    /// bigcore's): its accesses then take the fixed one-word LRU path, tested once per request
+    /// instead of at each lookup, fill and prefetcher check.
+    l2_fast: bool,
 }
 
 struct L2Side<'a> {
     l2: &'a mut Cache,
     pf: &'a mut Prefetcher,
     core: u32,
+    /// See [`PrivateCaches::l2_fast`].
+    fast: bool,
 }
 
 impl L2Side<'_> {
-    #[inline]
+    /// A demand read: the one-word LRU path is inlined into the L1 miss path (and with it
+    /// into the cores' step: no call, no saved registers), every other shape calls
+    /// [`L2Side::read_any`].
+    #[inline(always)]
     fn read<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        pc: u64,
+        line: u64,
+        now: u64,
+        req: Request,
+    ) -> (u64, Level) {
+        if self.fast {
+            self.read_fast(u, line, now, req)
+        } else {
+            self.read_any(u, pc, line, now, req)
+        }
+    }
+
+    /// [`L2Side::read`] through the one-word LRU path, no prefetcher (see
+    /// [`PrivateCaches::l2_fast`]).
+    #[inline(always)]
+    fn read_fast<U: Uncore>(
+        &mut self,
+        u: &mut U,
+        line: u64,
+        now: u64,
+        req: Request,
+    ) -> (u64, Level) {
+        let lat = self.l2.latency() as u64;
+        let prefetch = req == Request::Prefetch;
+        let hit = if prefetch {
+            self.l2.probe_lru::<1>(line, false)
+        } else {
+            self.l2.access_behind_lru::<1>(line, false)
+        };
+        match hit {
+            Some(r) => ((now + lat).max(r), Level::L2),
+            None => self.miss::<U, true>(u, line, now, req, prefetch),
+        }
+    }
+
+    /// [`L2Side::read`] for any L2 shape and prefetcher (out of line: it also serves the L1
+    /// prefetches, and would only grow the cores' step).
+    #[inline(never)]
+    fn read_any<U: Uncore>(
         &mut self,
         u: &mut U,
         pc: u64,
@@ -221,7 +328,7 @@ impl L2Side<'_> {
         };
         let out = match hit {
             Some(r) => ((now + lat).max(r), Level::L2),
-            None => self.miss(u, line, now, req, prefetch),
+            None => self.miss::<U, false>(u, line, now, req, prefetch),
         };
         if !prefetch && self.pf.trains_on(hit.is_some()) {
             self.prefetch(u, pc, line, hit.is_some(), now);
@@ -237,13 +344,15 @@ impl L2Side<'_> {
         let n = self.pf.train(pc, line, hit, &mut buf);
         for &c in &buf[..n] {
             if !self.l2.contains(c) && self.l2.mshr_free(now).is_some() {
-                self.miss(u, c, now, Request::Prefetch, true);
+                self.miss::<U, false>(u, c, now, Request::Prefetch, true);
             }
         }
     }
 
+    /// An L2 miss of `line` at `now`: the uncore, then the fill (through the one-word LRU
+    /// path when `FAST`).
     #[inline(always)]
-    fn miss<U: Uncore>(
+    fn miss<U: Uncore, const FAST: bool>(
         &mut self,
         u: &mut U,
         line: u64,
@@ -255,7 +364,12 @@ impl L2Side<'_> {
         let (slot, start) = self.l2.mshr_acquire(now);
         let (ready, level) = u.read(self.core, line, start + lat, req);
         self.l2.mshr_release(slot, ready);
-        if let Some(v) = self.l2.fill_absent(line, ready, false, prefetch)
+        let victim = if FAST {
+            self.l2.fill_absent_lru::<1>(line, ready, false, prefetch)
+        } else {
+            self.l2.fill_absent(line, ready, false, prefetch)
+        };
+        if let Some(v) = victim
             && v.dirty
         {
             u.writeback(self.core, v.line, now);
@@ -264,8 +378,18 @@ impl L2Side<'_> {
     }
 
     fn writeback<U: Uncore>(&mut self, u: &mut U, line: u64, now: u64) {
-        if self.l2.probe(line, true).is_none()
-            && let Some(v) = self.l2.fill_absent(line, now, true, false)
+        let victim = if self.fast {
+            match self.l2.probe_lru::<1>(line, true) {
+                Some(_) => None,
+                None => self.l2.fill_absent_lru::<1>(line, now, true, false),
+            }
+        } else {
+            match self.l2.probe(line, true) {
+                Some(_) => None,
+                None => self.l2.fill_absent(line, now, true, false),
+            }
+        };
+        if let Some(v) = victim
             && v.dirty
         {
             u.writeback(self.core, v.line, now);
@@ -276,15 +400,18 @@ impl L2Side<'_> {
 impl PrivateCaches {
     /// Build core `core`'s private levels from a configuration.
     pub fn new(core: u32, c: &Config) -> PrivateCaches {
+        let l2 = Cache::from_config("l2", &c.l2);
+        let pf_l2 = Prefetcher::new(c.l2.prefetcher, c.l2.prefetch_degree);
         PrivateCaches {
             core,
             l1i: Cache::from_config("l1i", &c.l1i).with_set_mru(),
             l1d: Cache::from_config("l1d", &c.l1d).with_set_mru(),
-            l2: Cache::from_config("l2", &c.l2),
+            l2_fast: l2.lru_words() == 1 && !pf_l2.is_active(),
+            l2,
             tlbs: Tlbs::new(c),
             pf_l1i: Prefetcher::new(c.l1i.prefetcher, c.l1i.prefetch_degree),
             pf_l1d: Prefetcher::new(c.l1d.prefetcher, c.l1d.prefetch_degree),
-            pf_l2: Prefetcher::new(c.l2.prefetcher, c.l2.prefetch_degree),
+            pf_l2,
         }
     }
 
@@ -334,7 +461,12 @@ impl PrivateCaches {
                 level: Level::L1,
                 tlb_cycles,
             },
-            None => self.l1_miss::<U, INSTR>(u, pc, addr, write, t, tlb_cycles),
+            None => {
+                // Marked cold so that the register allocator keeps the spills of the inlined
+                // miss path (L2, LLC, DRAM) off the hit path.
+                cold_path();
+                self.l1_miss::<U, INSTR>(u, pc, addr, write, t, tlb_cycles)
+            }
         };
         if write
             && matches!(served.level, Level::L1 | Level::L2)
@@ -367,6 +499,7 @@ impl PrivateCaches {
             l2: &mut self.l2,
             pf: &mut self.pf_l2,
             core: self.core,
+            fast: self.l2_fast,
         };
         u.miss_address(self.core, addr);
         let (slot, start) = l1.mshr_acquire(t);
@@ -375,7 +508,8 @@ impl PrivateCaches {
         } else {
             Request::Read
         };
-        let (ready, level) = side.read(u, pc, line, start + l1.latency() as u64, req);
+        let at = start + l1.latency() as u64;
+        let (ready, level) = side.read(u, pc, line, at, req);
         l1.mshr_release(slot, ready);
         if let Some(v) = l1.fill_absent_mru(line, ready, write, false)
             && v.dirty
@@ -409,6 +543,7 @@ impl PrivateCaches {
             l2: &mut self.l2,
             pf: &mut self.pf_l2,
             core: self.core,
+            fast: self.l2_fast,
         };
         let lat1 = l1.latency() as u64;
         let mut buf = [0u64; 16];
@@ -418,7 +553,7 @@ impl PrivateCaches {
                 continue;
             }
             let Some(slot) = l1.mshr_free(t) else { break };
-            let (ready, _) = side.read(u, pc, c, t + lat1, Request::Prefetch);
+            let (ready, _) = side.read_any(u, pc, c, t + lat1, Request::Prefetch);
             l1.mshr_release(slot, ready);
             if let Some(v) = l1.fill_absent_mru(c, ready, false, true)
                 && v.dirty
@@ -458,5 +593,38 @@ mod tests {
         let s1 = p.data(&mut u, 0, addr + 4096 * 3, false, 20_000);
         let s2 = p.data(&mut u, 0, addr + 4096 * 3 + 8, false, 20_001);
         assert_eq!(s2.ready, s1.ready);
+    }
+
+    #[test]
+    fn the_fixed_lru_paths_match_the_general_ones() {
+        // gainestown takes the one-word L2 path and the two-word LLC path; the same hierarchy
+        // forced onto the general paths must give the same times, levels and counters.
+        let c = Config::preset("gainestown").unwrap();
+        let (mut fast, mut fast_u) = (PrivateCaches::new(0, &c), SharedLlc::new(&c));
+        assert!(fast.l2_fast && fast_u.fast);
+        let (mut any, mut any_u) = (fast.clone(), fast_u.clone());
+        any.l2_fast = false;
+        any_u.fast = false;
+        let mut x = 7u64;
+        for i in 0..200_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // a 16 MiB footprint with some reuse: hits and misses at every level, dirty victims
+            let addr = (x >> 20) % (16 << 20);
+            let write = x >> 63 == 1;
+            let now = i * 3;
+            let a = fast.data(&mut fast_u, i % 64, addr, write, now);
+            let b = any.data(&mut any_u, i % 64, addr, write, now);
+            assert_eq!(a, b, "access {i}");
+            if i % 7 == 0 {
+                let a = fast.fetch(&mut fast_u, addr, now);
+                let b = any.fetch(&mut any_u, addr, now);
+                assert_eq!(a, b, "fetch {i}");
+            }
+        }
+        assert_eq!(fast.l2.stats, any.l2.stats);
+        assert_eq!(fast_u.stats(), any_u.stats());
+        assert!(fast_u.stats().dram.writes > 0 && fast.l2.stats.writebacks > 0);
     }
 }
