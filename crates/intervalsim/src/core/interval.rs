@@ -83,6 +83,11 @@ struct Waiting {
     ring: [u64; WAITING_RING],
     head: usize,
     tail: usize,
+    /// `head + capacity` (mod 2^64), kept up to date with `head`: the ring is at capacity
+    /// when `tail` has reached it, one compare per record.
+    full_at: usize,
+    /// Entries the queue holds.
+    capacity: usize,
 }
 
 impl Waiting {
@@ -107,7 +112,30 @@ impl Waiting {
             ring.write(u64::MAX);
             (&raw mut (*w).head).write(0);
             (&raw mut (*w).tail).write(0);
+            (&raw mut (*w).full_at).write(capacity);
+            (&raw mut (*w).capacity).write(capacity);
         }
+    }
+
+    /// Move the front to `h`, and the capacity mark with it.
+    #[inline]
+    fn set_head(&mut self, h: usize) {
+        self.head = h;
+        self.full_at = h.wrapping_add(self.capacity);
+    }
+
+    /// Change the capacity (a test drains the queue through one entry).
+    #[cfg(test)]
+    fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        self.set_head(self.head);
+    }
+
+    /// Whether the ring's length has reached the capacity. (Signed: after
+    /// [`Self::set_capacity`] lowers it, the length may exceed the capacity.)
+    #[inline(always)]
+    fn at_capacity(&self) -> bool {
+        (self.tail.wrapping_sub(self.full_at) as isize) >= 0
     }
 
     /// An empty queue of `capacity` entries, built on the heap.
@@ -132,7 +160,7 @@ impl Waiting {
     }
 
     /// Entries waiting.
-    #[inline]
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.tail.wrapping_sub(self.head)
     }
@@ -148,41 +176,41 @@ impl Waiting {
                     break;
                 }
             }
-            self.head = h;
+            self.set_head(h);
         }
     }
 
-    /// The dispatch cycle, at or after `disp`, at which the queue (of `capacity` entries) has
-    /// a free entry: when the ring is at capacity, the entries below `disp` are released, and
-    /// if it is still full its earliest entry is taken (it frees in its issue cycle, for
-    /// dispatch in the next). `disp` never decreases from one call to the next.
+    /// The dispatch cycle, at or after `disp`, at which the queue has a free entry: when the
+    /// ring is at capacity, the entries below `disp` are released, and if it is still full
+    /// its earliest entry is taken (it frees in its issue cycle, for dispatch in the next).
+    /// `disp` never decreases from one call to the next.
     #[inline(always)]
-    fn admit(&mut self, disp: u64, capacity: usize) -> u64 {
-        if self.len() < capacity {
+    fn admit(&mut self, disp: u64) -> u64 {
+        if !self.at_capacity() {
             return disp;
         }
-        self.admit_full(disp, capacity)
+        self.admit_full(disp)
     }
 
     /// [`Self::admit`] when the ring is at capacity. Out of line, so that its loops do not
     /// crowd the registers of the per-record code.
     #[cold]
     #[inline(never)]
-    fn admit_full(&mut self, disp: u64, capacity: usize) -> u64 {
+    fn admit_full(&mut self, disp: u64) -> u64 {
         let front = self.at(self.head);
         if front >= disp {
             // Nothing to release (a queue that stays full, as behind a dependence chain): the
             // front entry frees first. The entries it leaves below the returned cycle are
             // released by the next call that finds the ring at capacity.
-            self.head = self.head.wrapping_add(1);
+            self.set_head(self.head.wrapping_add(1));
             return front + 1;
         }
         self.release_before(disp);
-        if self.len() < capacity {
+        if !self.at_capacity() {
             return disp;
         }
         let first_free = self.at(self.head);
-        self.head = self.head.wrapping_add(1);
+        self.set_head(self.head.wrapping_add(1));
         let disp = disp.max(first_free + 1);
         self.release_before(disp);
         disp
@@ -230,7 +258,7 @@ impl Waiting {
                 i = (i + 1) & Self::MASK;
             }
             self.ring[hole] = x;
-            self.head = head.wrapping_sub(1);
+            self.set_head(head.wrapping_sub(1));
             // The new slot before the head: no larger than any later insertion.
             self.set(self.head.wrapping_sub(1), 0);
         } else {
@@ -259,10 +287,12 @@ impl Waiting {
 /// rounded up to a power of two, a constant so that masked indices need no bounds checks.
 const WINDOW_RING: usize = (MAX_QUEUE_ENTRIES as usize).next_power_of_two();
 
-/// Retirement times of the last `size` instructions of a kind (all, loads, stores), in a ring:
-/// the slot at `pos` holds the oldest, whose retirement frees the entry the next one needs.
+/// Retirement times of the last `size` instructions of a kind (all, loads, stores), in the
+/// first `size` slots of a ring: the slot at `pos` holds the oldest, whose retirement frees
+/// the entry the next one needs. `pos` counts down (a test for zero rather than a compare
+/// with `size`) and is always below `size`, so it indexes without a mask or bounds check.
 struct Window {
-    /// Inline rather than a `Vec`: no pointer or length to load, no bounds check.
+    /// Inline rather than a `Vec`: no pointer or length to load.
     ring: [u64; WINDOW_RING],
     pos: usize,
     size: usize,
@@ -286,7 +316,7 @@ impl Window {
             (&raw mut (*w).ring)
                 .cast::<u64>()
                 .write_bytes(0, WINDOW_RING);
-            (&raw mut (*w).pos).write(0);
+            (&raw mut (*w).pos).write(size - 1);
             (&raw mut (*w).size).write(size);
         }
     }
@@ -294,17 +324,17 @@ impl Window {
     /// When the oldest entry retires (0 while the window is not yet full).
     #[inline]
     fn oldest(&self) -> u64 {
-        self.ring[self.pos & (WINDOW_RING - 1)]
+        // SAFETY: `pos < size <= WINDOW_RING` (set by `init`, kept by `push`).
+        unsafe { *self.ring.get_unchecked(self.pos) }
     }
 
     /// Replace the oldest entry by one retiring at `r`.
     #[inline]
     fn push(&mut self, r: u64) {
-        self.ring[self.pos & (WINDOW_RING - 1)] = r;
-        self.pos += 1;
-        if self.pos == self.size {
-            self.pos = 0;
-        }
+        let pos = self.pos;
+        // SAFETY: `pos < size <= WINDOW_RING` (set by `init`, kept below).
+        unsafe { *self.ring.get_unchecked_mut(pos) = r };
+        self.pos = if pos == 0 { self.size } else { pos } - 1;
     }
 }
 
@@ -313,8 +343,9 @@ impl Window {
 struct FuClass {
     /// Cycle the class dispatches in next.
     cycle: u64,
-    /// Instructions of the class already dispatched in `cycle`.
-    used: u32,
+    /// Units of the class still free in `cycle` (counted down: a test for zero per record
+    /// rather than a compare with `units`).
+    free: u32,
     /// Units of the class (instructions per cycle).
     units: u32,
 }
@@ -347,7 +378,6 @@ pub struct IntervalCore {
     /// Issue times of dispatched instructions still waiting in the issue queue, ascending
     /// (dependence chains issue in order, so an insertion is nearly always at the back).
     iq: Waiting,
-    iq_size: usize,
     ret_cycle: u64,
     ret_slots: u32,
     max_complete: u64,
@@ -389,10 +419,11 @@ impl IntervalCore {
             1,
             1,
         ]
+        // (A class of no units, which `Config` rejects, would act as one of one.)
         .map(|units| FuClass {
             cycle: 0,
-            used: 0,
-            units,
+            free: units.max(1),
+            units: units.max(1),
         });
         // The parts are built before the allocation, so that a panic there has nothing to
         // leak. (After it, only the ring size assertions of the `init`s can panic: that frees
@@ -425,8 +456,7 @@ impl IntervalCore {
             Window::init(&raw mut (*p).rob, c.core.rob_size as usize);
             Window::init(&raw mut (*p).lq, c.core.load_queue as usize);
             Window::init(&raw mut (*p).sq, c.core.store_queue as usize);
-            Waiting::init(&raw mut (*p).iq, c.core.issue_queue as usize);
-            (&raw mut (*p).iq_size).write((c.core.issue_queue as usize).max(1));
+            Waiting::init(&raw mut (*p).iq, (c.core.issue_queue as usize).max(1));
             (&raw mut (*p).ret_cycle).write(0);
             (&raw mut (*p).ret_slots).write(0);
             (&raw mut (*p).max_complete).write(0);
@@ -464,7 +494,6 @@ impl IntervalCore {
             lq: _,
             sq: _,
             iq: _,
-            iq_size: _,
             ret_cycle: _,
             ret_slots: _,
             max_complete: _,
@@ -674,7 +703,7 @@ impl IntervalCore {
         // Issue-queue capacity: an entry frees when its instruction issues, for dispatch in
         // the next cycle. Only instructions that wait for their operands are tracked (one that
         // issues in its dispatch cycle holds an entry for that cycle only).
-        disp = self.iq.admit(disp, self.iq_size);
+        disp = self.iq.admit(disp);
         // Functional-unit throughput: each class sustains at most `units` per cycle.
         let fu = if !MEM {
             info.fu
@@ -686,12 +715,12 @@ impl IntervalCore {
             disp = f.cycle;
         } else {
             f.cycle = disp;
-            f.used = 0;
+            f.free = f.units;
         }
-        f.used += 1;
-        if f.used >= f.units {
+        f.free -= 1;
+        if f.free == 0 {
             f.cycle += 1;
-            f.used = 0;
+            f.free = f.units;
         }
         let disp_cause = if disp > fe {
             self.fe_cycle = disp;
@@ -897,7 +926,7 @@ mod tests {
             if r.is_multiple_of(4) {
                 now += r % advance;
             }
-            let disp = w.admit(now, capacity);
+            let disp = w.admit(now);
             reference.retain(|&t| t >= now);
             if reference.len() >= capacity {
                 let m = reference.remove(0);
@@ -918,8 +947,9 @@ mod tests {
             check(&w, &reference, now, i);
         }
         // Drain it through a queue of one entry: each admission takes the earliest.
+        w.set_capacity(1);
         while !reference.is_empty() {
-            let disp = w.admit(now, 1);
+            let disp = w.admit(now);
             reference.retain(|&t| t >= now);
             if !reference.is_empty() {
                 let m = reference.remove(0);
