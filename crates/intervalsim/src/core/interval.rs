@@ -511,8 +511,9 @@ pub struct IntervalCore {
 impl IntervalCore {
     /// Core number `id` of configuration `c`, built directly on the heap.
     ///
-    /// The core holds its rings inline (about 160 KB: [`Waiting`] and three [`Window`]s), so
-    /// that the per-record code indexes them from `self` with no pointer to load. Built as a
+    /// The core holds its rings inline (about 290 KB: [`Waiting`]'s three piles and three
+    /// [`Window`]s), so that the per-record code indexes them from `self` with no pointer to
+    /// load. Built as a
     /// value it would pass through the stack, several copies of it in a debug build, which
     /// overflows the small stack of a QEMU guest thread (the `intervalsim-qemu` plugin builds
     /// its cores there). So the allocation is made uninitialised and each field written in
