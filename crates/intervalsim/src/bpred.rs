@@ -145,9 +145,8 @@ struct Tage {
     /// Per table, the shift of the pc hash folded into the index (`idx_bits - i % idx_bits`).
     idx_shift: [u32; TAGE_TABLES],
     lengths: [u32; TAGE_TABLES],
-    tags: Vec<u16>,
-    ctrs: Vec<i8>,
-    useful: Vec<u8>,
+    /// The tagged tables, one after the other (`TAGE_TABLES << idx_bits` entries).
+    entries: Vec<TageEntry>,
     /// Per table, the history folded to the index width, to the tag width and to one bit
     /// less than the tag width.
     fidx: [u64; TAGE_TABLES],
@@ -163,9 +162,15 @@ struct Tage {
     use_alt: i8,
     tick: u64,
     rng: u64,
-    // scratch of the last prediction
-    idx: [usize; TAGE_TABLES],
-    tag: [u16; TAGE_TABLES],
+}
+
+/// One entry of a tagged table: its fields side by side, so that a lookup touches one
+/// place.
+#[derive(Clone, Copy, Debug, Default)]
+struct TageEntry {
+    tag: u16,
+    ctr: i8,
+    useful: u8,
 }
 
 impl Tage {
@@ -185,9 +190,7 @@ impl Tage {
             idx_bits,
             idx_shift: std::array::from_fn(|i| idx_bits - i as u32 % idx_bits),
             lengths,
-            tags: vec![0; n],
-            ctrs: vec![0; n],
-            useful: vec![0; n],
+            entries: vec![TageEntry::default(); n],
             fidx: [0; TAGE_TABLES],
             ft1: [0; TAGE_TABLES],
             ft2: [0; TAGE_TABLES],
@@ -199,8 +202,6 @@ impl Tage {
             use_alt: 0,
             tick: 0,
             rng: 0x1234_5678,
-            idx: [0; TAGE_TABLES],
-            tag: [0; TAGE_TABLES],
         }
     }
 
@@ -212,15 +213,21 @@ impl Tage {
         let mask = (1u64 << self.idx_bits) - 1;
         let mut provider = usize::MAX;
         let mut alt = usize::MAX;
+        // (locals, not fields: only this call uses them)
+        let mut idxs = [0usize; TAGE_TABLES];
+        let mut tags = [0u16; TAGE_TABLES];
+        debug_assert_eq!(self.entries.len(), TAGE_TABLES << self.idx_bits);
         for i in (0..TAGE_TABLES).rev() {
             let idx = ((h ^ (h >> self.idx_shift[i]) ^ self.fidx[i]) & mask) as usize
                 + (i << self.idx_bits);
             let tag = ((h ^ self.ft1[i] ^ (self.ft2[i] << 1)) & ((1 << TAG_BITS[i]) - 1)) as u16;
-            self.idx[i] = idx;
-            self.tag[i] = tag;
+            idxs[i] = idx;
+            tags[i] = tag;
         }
         for i in (0..TAGE_TABLES).rev() {
-            if self.tags[self.idx[i]] == self.tag[i] {
+            // SAFETY: `idxs[i]` is masked to `idx_bits` bits plus `i << idx_bits`, below
+            // `TAGE_TABLES << idx_bits == entries.len()`. Unchecked: six lookups per branch.
+            if unsafe { self.entries.get_unchecked(idxs[i]) }.tag == tags[i] {
                 if provider == usize::MAX {
                     provider = i;
                 } else {
@@ -232,22 +239,22 @@ impl Tage {
         let bidx = (h & self.base_mask) as usize;
         let base_pred = self.base[bidx] >= 2;
         let alt_pred = if alt != usize::MAX {
-            self.ctrs[self.idx[alt]] >= 0
+            self.entries[idxs[alt]].ctr >= 0
         } else {
             base_pred
         };
         let pred;
         if provider != usize::MAX {
-            let e = self.idx[provider];
-            let c = self.ctrs[e];
+            let e = &mut self.entries[idxs[provider]];
+            let c = e.ctr;
             let prov_pred = c >= 0;
             let weak = c == 0 || c == -1;
-            pred = if weak && self.useful[e] == 0 && self.use_alt >= 0 {
+            pred = if weak && e.useful == 0 && self.use_alt >= 0 {
                 alt_pred
             } else {
                 prov_pred
             };
-            if weak && self.useful[e] == 0 && prov_pred != alt_pred {
+            if weak && e.useful == 0 && prov_pred != alt_pred {
                 self.use_alt = if alt_pred == taken {
                     (self.use_alt + 1).min(7)
                 } else {
@@ -255,13 +262,13 @@ impl Tage {
                 };
             }
             // provider counter
-            self.ctrs[e] = if taken {
+            e.ctr = if taken {
                 (c + 1).min(3)
             } else {
                 (c - 1).max(-4)
             };
             if prov_pred != alt_pred {
-                let u = &mut self.useful[e];
+                let u = &mut e.useful;
                 if prov_pred == taken {
                     *u = (*u + 1).min(3);
                 } else {
@@ -289,29 +296,29 @@ impl Tage {
             let mut done = false;
             let mut seen = 0;
             for i in start..TAGE_TABLES {
-                let e = self.idx[i];
-                if self.useful[e] == 0 {
+                let e = &mut self.entries[idxs[i]];
+                if e.useful == 0 {
                     if seen < skip && i + 1 < TAGE_TABLES {
                         seen += 1;
                         continue;
                     }
-                    self.tags[e] = self.tag[i];
-                    self.ctrs[e] = if taken { 0 } else { -1 };
+                    e.tag = tags[i];
+                    e.ctr = if taken { 0 } else { -1 };
                     done = true;
                     break;
                 }
             }
             if !done {
-                for i in start..TAGE_TABLES {
-                    let e = self.idx[i];
-                    self.useful[e] = self.useful[e].saturating_sub(1);
+                for &k in &idxs[start..] {
+                    let e = &mut self.entries[k];
+                    e.useful = e.useful.saturating_sub(1);
                 }
             }
         }
         self.tick += 1;
         if self.tick.is_multiple_of(1 << 18) {
-            for u in &mut self.useful {
-                *u >>= 1;
+            for e in &mut self.entries {
+                e.useful >>= 1;
             }
         }
         // push history
@@ -589,7 +596,10 @@ impl BranchUnit {
     }
 
     /// Predict `ins` (a branch) and train on its real outcome.
-    #[inline]
+    ///
+    /// Never inlined: in the core's step it would cost registers (and spills) on every
+    /// instruction for the sake of the branches; here it is two tail jumps.
+    #[inline(never)]
     pub fn predict_update(&mut self, ins: &Instr) -> Outcome {
         // Conditional branches are nearly all of them: their path comes first, the other
         // kinds go through `predict_other`.
