@@ -552,7 +552,7 @@ pub struct BranchUnit {
     /// The conditional-branch path for this predictor kind and BTB associativity
     /// ([`BranchUnit::conditional`] specialised): one indirect call, well predicted since
     /// it never changes, instead of tests of the kind and a loop over the ways.
-    conditional: fn(&mut BranchUnit, &Instr) -> Outcome,
+    conditional: CondFn,
     dir: Direction,
     btb: Btb,
     ras: Ras,
@@ -560,10 +560,15 @@ pub struct BranchUnit {
     pub stats: BranchStats,
 }
 
+/// A specialised conditional-branch path: the unit, then the branch's pc, target and outcome
+/// (plain values, not the record: a record passed through a function pointer would have to
+/// live in memory in the caller).
+type CondFn = fn(&mut BranchUnit, u64, u64, bool) -> Outcome;
+
 /// The specialisation of [`BranchUnit::conditional`] for predictor kind `kind` (a
 /// [`kind_code`]) and `ways` BTB ways: the common associativities get an unrolled search.
-fn conditional_path(kind: u8, ways: u32) -> fn(&mut BranchUnit, &Instr) -> Outcome {
-    fn by_ways<const K: u8>(ways: u32) -> fn(&mut BranchUnit, &Instr) -> Outcome {
+fn conditional_path(kind: u8, ways: u32) -> CondFn {
+    fn by_ways<const K: u8>(ways: u32) -> CondFn {
         match ways {
             2 => BranchUnit::conditional::<K, 2>,
             4 => BranchUnit::conditional::<K, 4>,
@@ -606,36 +611,41 @@ impl BranchUnit {
         if ins.branch != BranchKind::Conditional {
             return self.predict_other(ins);
         }
-        (self.conditional)(self, ins)
+        (self.conditional)(self, ins.pc, ins.target, ins.taken)
     }
 
     /// [`BranchUnit::predict_update`] for a conditional branch, with the predictor kind
     /// (`KIND`, a [`kind_code`]) and the BTB's ways (`W`, 0 = not fixed) known at compile
     /// time. Under the bimodal, gshare and tournament predictors it makes no call but a tail
     /// call on a BTB miss, so it needs no callee-saved registers.
-    fn conditional<const KIND: u8, const W: usize>(&mut self, ins: &Instr) -> Outcome {
-        let taken = ins.taken;
-        let miss = self.dir.mispredicts::<KIND>(ins.pc, taken);
+    fn conditional<const KIND: u8, const W: usize>(
+        &mut self,
+        pc: u64,
+        target: u64,
+        taken: bool,
+    ) -> Outcome {
+        let miss = self.dir.mispredicts::<KIND>(pc, taken);
         self.stats.branches += 1;
         self.stats.conditional += 1;
         if miss {
             self.stats.mispredicts += 1;
-            if taken && self.btb.hit_update::<W>(ins.pc, ins.target).is_none() {
-                return self.btb_fill(ins, Outcome::Mispredict);
+            if taken && self.btb.hit_update::<W>(pc, target).is_none() {
+                return self.btb_fill(pc, target, Outcome::Mispredict);
             }
             Outcome::Mispredict
-        } else if taken && self.btb.hit_update::<W>(ins.pc, ins.target).is_none() {
+        } else if taken && self.btb.hit_update::<W>(pc, target).is_none() {
             self.stats.btb_misses += 1;
-            self.btb_fill(ins, Outcome::BtbMiss)
+            self.btb_fill(pc, target, Outcome::BtbMiss)
         } else {
             Outcome::Correct
         }
     }
 
-    /// Complete a BTB miss of `ins` and pass `out` on (a tail call from the hot path).
+    /// Complete a BTB miss of the branch at `pc` and pass `out` on (a tail call from the hot
+    /// path).
     #[inline(never)]
-    fn btb_fill(&mut self, ins: &Instr, out: Outcome) -> Outcome {
-        self.btb.fill(ins.pc, ins.target);
+    fn btb_fill(&mut self, pc: u64, target: u64, out: Outcome) -> Outcome {
+        self.btb.fill(pc, target);
         out
     }
 
