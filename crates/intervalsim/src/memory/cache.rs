@@ -656,6 +656,29 @@ impl Cache {
         self.install_lru::<N>(line, ready, dirty, prefetch, false)
     }
 
+    /// Take a line written back from the level above: mark it dirty where present, else install
+    /// it dirty; returns the dirty victim the install displaced. `lru` says the cache's
+    /// [`Cache::lru_words`] is `N` (the caller tested it once), so the fixed LRU paths serve.
+    #[inline(always)]
+    pub fn absorb_writeback<const N: usize>(
+        &mut self,
+        line: u64,
+        now: u64,
+        lru: bool,
+    ) -> Option<Victim> {
+        if lru {
+            match self.probe_lru::<N>(line, true) {
+                Some(_) => None,
+                None => self.fill_absent_lru::<N>(line, now, true, false),
+            }
+        } else {
+            match self.probe(line, true) {
+                Some(_) => None,
+                None => self.fill_absent(line, now, true, false),
+            }
+        }
+    }
+
     /// [`Cache::access`] for a cache built [`Cache::with_set_mru`]: a hit on the set's most
     /// recent line needs no search and no replacement update.
     #[inline(always)]

@@ -200,18 +200,7 @@ impl Uncore for SharedLlc {
     }
 
     fn writeback(&mut self, _core: u32, line: u64, now: u64) {
-        let victim = if self.fast {
-            match self.l3.probe_lru::<2>(line, true) {
-                Some(_) => None,
-                None => self.l3.fill_absent_lru::<2>(line, now, true, false),
-            }
-        } else {
-            match self.l3.probe(line, true) {
-                Some(_) => None,
-                None => self.l3.fill_absent(line, now, true, false),
-            }
-        };
-        if let Some(v) = victim
+        if let Some(v) = self.l3.absorb_writeback::<2>(line, now, self.fast)
             && v.dirty
         {
             self.dram.write(now);
@@ -378,18 +367,7 @@ impl L2Side<'_> {
     }
 
     fn writeback<U: Uncore>(&mut self, u: &mut U, line: u64, now: u64) {
-        let victim = if self.fast {
-            match self.l2.probe_lru::<1>(line, true) {
-                Some(_) => None,
-                None => self.l2.fill_absent_lru::<1>(line, now, true, false),
-            }
-        } else {
-            match self.l2.probe(line, true) {
-                Some(_) => None,
-                None => self.l2.fill_absent(line, now, true, false),
-            }
-        };
-        if let Some(v) = victim
+        if let Some(v) = self.l2.absorb_writeback::<1>(line, now, self.fast)
             && v.dirty
         {
             u.writeback(self.core, v.line, now);
