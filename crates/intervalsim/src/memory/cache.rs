@@ -656,6 +656,27 @@ impl Cache {
         self.install_lru::<N>(line, ready, dirty, prefetch, false)
     }
 
+    /// A read from the level above at a level behind it: a prefetch probes (neither counted nor
+    /// a replacement update), a demand read is an [`Cache::access_behind`].
+    #[inline(always)]
+    pub fn read_behind(&mut self, line: u64, prefetch: bool) -> Option<u64> {
+        if prefetch {
+            self.probe(line, false)
+        } else {
+            self.access_behind(line, false)
+        }
+    }
+
+    /// [`Cache::read_behind`] for a cache whose [`Cache::lru_words`] is `N`.
+    #[inline(always)]
+    pub fn read_behind_lru<const N: usize>(&mut self, line: u64, prefetch: bool) -> Option<u64> {
+        if prefetch {
+            self.probe_lru::<N>(line, false)
+        } else {
+            self.access_behind_lru::<N>(line, false)
+        }
+    }
+
     /// Take a line written back from the level above: mark it dirty where present, else install
     /// it dirty; returns the dirty victim the install displaced. `lru` says the cache's
     /// [`Cache::lru_words`] is `N` (the caller tested it once), so the fixed LRU paths serve.

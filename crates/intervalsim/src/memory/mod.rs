@@ -141,11 +141,7 @@ impl SharedLlc {
     fn read_fast(&mut self, line: u64, now: u64, req: Request) -> (u64, Level) {
         let t = now + self.l3.latency() as u64;
         let prefetch = req == Request::Prefetch;
-        let hit = if prefetch {
-            self.l3.probe_lru::<2>(line, false)
-        } else {
-            self.l3.access_behind_lru::<2>(line, false)
-        };
+        let hit = self.l3.read_behind_lru::<2>(line, prefetch);
         match hit {
             Some(r) => (t.max(r), Level::L3),
             None => (self.fetch::<true>(line, t, prefetch), Level::Dram),
@@ -158,11 +154,7 @@ impl SharedLlc {
     fn read_any(&mut self, line: u64, now: u64, req: Request) -> (u64, Level) {
         let t = now + self.l3.latency() as u64;
         let prefetch = req == Request::Prefetch;
-        let hit = if prefetch {
-            self.l3.probe(line, false)
-        } else {
-            self.l3.access_behind(line, false)
-        };
+        let hit = self.l3.read_behind(line, prefetch);
         let out = match hit {
             Some(r) => (t.max(r), Level::L3),
             None => (self.fetch::<false>(line, t, prefetch), Level::Dram),
@@ -286,11 +278,7 @@ impl L2Side<'_> {
     ) -> (u64, Level) {
         let lat = self.l2.latency() as u64;
         let prefetch = req == Request::Prefetch;
-        let hit = if prefetch {
-            self.l2.probe_lru::<1>(line, false)
-        } else {
-            self.l2.access_behind_lru::<1>(line, false)
-        };
+        let hit = self.l2.read_behind_lru::<1>(line, prefetch);
         match hit {
             Some(r) => ((now + lat).max(r), Level::L2),
             None => self.miss::<U, true>(u, line, now, req, prefetch),
@@ -310,11 +298,7 @@ impl L2Side<'_> {
     ) -> (u64, Level) {
         let lat = self.l2.latency() as u64;
         let prefetch = req == Request::Prefetch;
-        let hit = if prefetch {
-            self.l2.probe(line, false)
-        } else {
-            self.l2.access_behind(line, false)
-        };
+        let hit = self.l2.read_behind(line, prefetch);
         let out = match hit {
             Some(r) => ((now + lat).max(r), Level::L2),
             None => self.miss::<U, false>(u, line, now, req, prefetch),
