@@ -101,20 +101,12 @@ const TOURNAMENT_STEP: [u8; 256] = {
     t
 };
 
-/// [`PredictorKind`]s as const-generic parameters.
+/// [`PredictorKind`]s as const-generic parameters (an enum cannot be one), mapped from the
+/// kind in [`conditional_path`] only.
 const BIMODAL: u8 = 0;
 const GSHARE: u8 = 1;
 const TOURNAMENT: u8 = 2;
 const TAGE: u8 = 3;
-
-fn kind_code(k: PredictorKind) -> u8 {
-    match k {
-        PredictorKind::Bimodal => BIMODAL,
-        PredictorKind::Gshare => GSHARE,
-        PredictorKind::Tournament => TOURNAMENT,
-        PredictorKind::Tage => TAGE,
-    }
-}
 
 #[inline]
 fn hash_pc(pc: u64) -> u64 {
@@ -380,7 +372,7 @@ impl Direction {
     }
 
     /// Predict the direction of the conditional branch at `pc`, then learn `taken`; returns
-    /// whether the prediction was wrong. `KIND` is the predictor kind as a [`kind_code`], fixed at
+    /// whether the prediction was wrong. `KIND` is the predictor kind's code ([`TAGE`] …), fixed at
     /// compile time so each predictor gets its own straight-line code.
     #[inline(always)]
     fn mispredicts<const KIND: u8>(&mut self, pc: u64, taken: bool) -> bool {
@@ -565,9 +557,9 @@ pub struct BranchUnit {
 /// live in memory in the caller).
 type CondFn = fn(&mut BranchUnit, u64, u64, bool) -> Outcome;
 
-/// The specialisation of [`BranchUnit::conditional`] for predictor kind `kind` (a
-/// [`kind_code`]) and `ways` BTB ways: the common associativities get an unrolled search.
-fn conditional_path(kind: u8, ways: u32) -> CondFn {
+/// The specialisation of [`BranchUnit::conditional`] for predictor kind `kind` and `ways` BTB
+/// ways: the common associativities get an unrolled search.
+fn conditional_path(kind: PredictorKind, ways: u32) -> CondFn {
     fn by_ways<const K: u8>(ways: u32) -> CondFn {
         match ways {
             2 => BranchUnit::conditional::<K, 2>,
@@ -577,10 +569,10 @@ fn conditional_path(kind: u8, ways: u32) -> CondFn {
         }
     }
     match kind {
-        BIMODAL => by_ways::<BIMODAL>(ways),
-        GSHARE => by_ways::<GSHARE>(ways),
-        TOURNAMENT => by_ways::<TOURNAMENT>(ways),
-        _ => by_ways::<TAGE>(ways),
+        PredictorKind::Bimodal => by_ways::<BIMODAL>(ways),
+        PredictorKind::Gshare => by_ways::<GSHARE>(ways),
+        PredictorKind::Tournament => by_ways::<TOURNAMENT>(ways),
+        PredictorKind::Tage => by_ways::<TAGE>(ways),
     }
 }
 
@@ -588,7 +580,7 @@ impl BranchUnit {
     /// Build from a configuration.
     pub fn new(c: &BpredConfig) -> BranchUnit {
         BranchUnit {
-            conditional: conditional_path(kind_code(c.kind), c.btb_ways),
+            conditional: conditional_path(c.kind, c.btb_ways),
             dir: Direction::new(c),
             btb: Btb::new(c.btb_entries, c.btb_ways),
             ras: Ras {
@@ -615,7 +607,7 @@ impl BranchUnit {
     }
 
     /// [`BranchUnit::predict_update`] for a conditional branch, with the predictor kind
-    /// (`KIND`, a [`kind_code`]) and the BTB's ways (`W`, 0 = not fixed) known at compile
+    /// (`KIND`, its code) and the BTB's ways (`W`, 0 = not fixed) known at compile
     /// time. Under the bimodal, gshare and tournament predictors it makes no call but a tail
     /// call on a BTB miss, so it needs no callee-saved registers.
     fn conditional<const KIND: u8, const W: usize>(
