@@ -229,8 +229,6 @@ struct Waiting {
     /// Capacity minus the piles' total length: the queue may be full when it reaches 0 (one
     /// compare per record). Negative only after [`Self::set_capacity`] lowers the capacity.
     room: isize,
-    /// Entries the queue holds.
-    capacity: usize,
     /// Total length of the piles after the first: while it is 0, a full queue pops the first
     /// pile's front without looking at the others.
     others: usize,
@@ -256,7 +254,6 @@ impl Waiting {
                 Pile::init(piles.add(i));
             }
             (&raw mut (*w).room).write(capacity as isize);
-            (&raw mut (*w).capacity).write(capacity);
             (&raw mut (*w).others).write(0);
         }
     }
@@ -275,8 +272,7 @@ impl Waiting {
     /// Change the capacity (a test drains the queue through one entry).
     #[cfg(test)]
     fn set_capacity(&mut self, capacity: usize) {
-        self.room += capacity as isize - self.capacity as isize;
-        self.capacity = capacity;
+        self.room = capacity as isize - self.len() as isize;
     }
 
     /// Entries in the piles (issued ones not yet released included).
@@ -1002,7 +998,7 @@ mod tests {
     /// Each pile ascends and both its sentinels hold: `u64::MAX` at the tail, and before the
     /// head a value no larger than `now`, below which nothing is inserted; the piles' entries
     /// not below `now` equal `reference`, and the free room is counted right.
-    fn check_state(w: &Waiting, reference: &[u64], now: u64) {
+    fn check_state(w: &Waiting, capacity: usize, reference: &[u64], now: u64) {
         let mut all = Vec::new();
         for p in &w.piles {
             let ring: Vec<u64> = (0..p.len()).map(|i| p.at(p.head.wrapping_add(i))).collect();
@@ -1014,7 +1010,7 @@ mod tests {
         all.sort_unstable();
         let live: Vec<u64> = all.into_iter().filter(|&v| v >= now).collect();
         assert_eq!(live, reference);
-        assert_eq!(w.room, w.capacity as isize - w.len() as isize);
+        assert_eq!(w.room, capacity as isize - w.len() as isize);
         let others: usize = w.piles[1..].iter().map(|p| p.len()).sum();
         assert_eq!(w.others, others);
     }
@@ -1043,9 +1039,9 @@ mod tests {
         let mut x = seed;
         let mut now = 0u64;
         // The full comparison of a large queue now and then only: it sorts the queue.
-        let check = |w: &Waiting, reference: &[u64], now: u64, i: usize| {
+        let check = |w: &Waiting, capacity: usize, reference: &[u64], now: u64, i: usize| {
             if reference.len() <= 128 || i.is_multiple_of(500) {
-                check_state(w, reference, now);
+                check_state(w, capacity, reference, now);
             } else {
                 assert!(w.len() >= reference.len());
                 check_tails(w);
@@ -1067,7 +1063,7 @@ mod tests {
                 reference.retain(|&t| t >= now);
             }
             assert_eq!(disp, now);
-            check(&w, &reference, now, i);
+            check(&w, capacity, &reference, now, i);
             let reach = if (r >> 4).is_multiple_of(far_every) {
                 far
             } else {
@@ -1077,7 +1073,7 @@ mod tests {
             w.insert(t, now);
             let at = reference.partition_point(|&v| v <= t);
             reference.insert(at, t);
-            check(&w, &reference, now, i);
+            check(&w, capacity, &reference, now, i);
         }
         // Drain it through a queue of one entry: each admission takes the earliest.
         w.set_capacity(1);
@@ -1090,7 +1086,7 @@ mod tests {
                 reference.retain(|&t| t >= now);
             }
             assert_eq!(disp, now);
-            check(&w, &reference, now, reference.len());
+            check(&w, 1, &reference, now, reference.len());
         }
         w.release_before(now);
         assert_eq!(w.len(), 0);
