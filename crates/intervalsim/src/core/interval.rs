@@ -129,6 +129,12 @@ impl Pile {
         self.at(self.head)
     }
 
+    /// The last entry; on an empty ring the head sentinel (no larger than any later insertion).
+    #[inline]
+    fn back(&self) -> u64 {
+        self.at(self.tail.wrapping_sub(1))
+    }
+
     /// Drop the entries below `t` (`t < u64::MAX`: the tail sentinel stops the scan); returns
     /// how many.
     #[inline]
@@ -151,7 +157,7 @@ impl Pile {
     #[inline(always)]
     fn try_append(&mut self, x: u64) -> bool {
         let tail = self.tail;
-        if self.at(tail.wrapping_sub(1)) <= x {
+        if self.back() <= x {
             self.set(tail, x);
             self.tail = tail.wrapping_add(1);
             self.set(self.tail, u64::MAX);
@@ -167,9 +173,9 @@ impl Pile {
         // Issued entries would be shifted too: release them first (the last entry is live).
         let released = self.release_before(disp);
         let tail = self.tail;
-        let back = self.at(tail.wrapping_sub(1));
+        let back = self.back();
         debug_assert!(x < back);
-        if x.saturating_sub(self.at(self.head)) < back - x {
+        if x.saturating_sub(self.front()) < back - x {
             // Nearer the front (a short wait among long ones): shift the smaller entries one
             // slot forward; the tail sentinel stops the scan.
             // (Masked slot numbers carried from one step to the next: fewer instructions.)
@@ -382,9 +388,7 @@ impl Waiting {
         // Every pile ends above `x`: into the one that ends lowest.
         let mut best = 0;
         for i in 1..PILES {
-            if self.piles[i].at(self.piles[i].tail.wrapping_sub(1))
-                < self.piles[best].at(self.piles[best].tail.wrapping_sub(1))
-            {
+            if self.piles[i].back() < self.piles[best].back() {
                 best = i;
             }
         }
